@@ -1,0 +1,62 @@
+"""The ``autocapx`` command.
+
+Each subsystem owns its sub-commands in a ``register(subparsers)`` function (for example
+:func:`engine.sim.cli.register`); this module only wires them together and turns
+:class:`~engine.errors.UserError` into a one-line message with a non-zero exit code.
+Heavy imports (mujoco, openai, textual) happen inside the command handlers so that
+``autocapx --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from engine import __version__
+from engine.errors import UserError
+
+Register = Callable[[argparse._SubParsersAction], None]
+
+
+def _registrars() -> list[Register]:
+    from engine.api import cli as api_cli
+    from engine.sim import cli as sim_cli
+    from engine.stats import cli as stats_cli
+
+    return [sim_cli.register, api_cli.register, stats_cli.register]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autocapx",
+        description="Experiment console for self-improving code-as-policy robot agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"autocapx {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except UserError as exc:
+        print(f"autocapx: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("autocapx: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

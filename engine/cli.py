@@ -1,7 +1,7 @@
 """The ``autocapx`` command.
 
-Each subsystem owns its sub-commands in a ``register(subparsers)`` function (for example
-:func:`engine.sim.cli.register`); this module only wires them together and turns
+Each command group lives in :mod:`engine.commands` with a ``register(subparsers)`` function;
+this module only wires them together and turns
 :class:`~engine.errors.UserError` into a one-line message with a non-zero exit code.
 Heavy imports (mujoco, openai, textual) happen inside the command handlers so that
 ``autocapx --help`` stays instant.
@@ -20,11 +20,9 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Register]:
-    from engine.api import cli as api_cli
-    from engine.sim import cli as sim_cli
-    from engine.stats import cli as stats_cli
+    from engine.commands import api_docs, sim, stats
 
-    return [sim_cli.register, api_cli.register, stats_cli.register]
+    return [sim.register, api_docs.register, stats.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,13 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 2
         return int(handler(args) or 0)
     except UserError as exc:
         print(f"autocapx: error: {exc}", file=sys.stderr)

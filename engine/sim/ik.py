@@ -104,9 +104,14 @@ class IKSolver:
         pos = np.asarray(pos, dtype=float).reshape(3)
         rot = np.asarray(rot, dtype=float).reshape(3, 3)
         rng = np.random.default_rng(0)
-        starts = [np.clip(warm, self.lower, self.upper), self.rest.copy()]
+        warm = np.clip(warm, self.lower, self.upper)
+        starts = [warm, self.rest.copy()]
+        # The wrist's last joint decides the gripper's yaw and gets stuck at its limits, so also
+        # start from the warm pose with that joint spread over its range.
+        for q7 in np.linspace(self.lower[6] + 0.3, self.upper[6] - 0.3, 4):
+            starts.append(np.concatenate([warm[:6], [q7]]))
         starts += [
-            np.clip(self.rest + rng.normal(0, 0.4, 7), self.lower, self.upper) for _ in range(4)
+            np.clip(self.rest + rng.normal(0, 0.4, 7), self.lower, self.upper) for _ in range(3)
         ]
         best: IKResult | None = None
         for start in starts:

@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine:
+#   make demo   - create .venv, install autocapx, run the main job offline
+#   make test   - create .venv, install autocapx with dev tools, lint and run the tests
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# The Panda arm/gripper models ship inside the robosuite wheel; we use its files only.
+ASSETS := robosuite==1.5.2
+
+.PHONY: install demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(ASSETS)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/autocapx sim run examples/cube_lift.py --task cube_lift --seed 3 --save-frames frames
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python bench/sim_bench.py
+
+clean:
+	rm -rf $(VENV) frames .pytest_cache .ruff_cache

@@ -1,0 +1,118 @@
+"""Simulator benchmark: step cost vs raw mj_step, real-time factor of a reference episode, render cost.
+
+Run: ``python bench/sim_bench.py`` (figures are ratios and times measured in this one run).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import mujoco  # noqa: E402
+
+from engine.api.env import build_env  # noqa: E402
+from engine.api.runner import run_program  # noqa: E402
+from engine.sim.simulator import SUBSTEPS, SimConfig, Simulator  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _best(fn, repeats: int = 5) -> float:
+    return min(fn() for _ in range(repeats))
+
+
+def step_cost() -> dict:
+    """Per physics step: our control step (25 mj_steps with servo targets) vs raw mj_step on the same model."""
+    sim = Simulator(SimConfig(quality="fast"), seed=1)
+    m, d = sim.model, sim.data
+    control_steps = 200
+
+    def ours() -> float:
+        sim.reset(1)
+        sim.counters.control_steps = 0
+        t0 = time.perf_counter()
+        for _ in range(control_steps):
+            sim.control_step()
+        return (time.perf_counter() - t0) / (control_steps * SUBSTEPS)
+
+    def raw() -> float:
+        sim.reset(1)
+        t0 = time.perf_counter()
+        for _ in range(control_steps * SUBSTEPS):
+            mujoco.mj_step(m, d)
+        return (time.perf_counter() - t0) / (control_steps * SUBSTEPS)
+
+    def moving() -> float:
+        """A blocking move, which also ramps targets and checks convergence every control step."""
+        sim.reset(1)
+        q = sim.arm_qpos()
+        t0 = time.perf_counter()
+        before = sim.counters.physics_steps
+        for k in range(4):
+            q[0] += 0.4 if k % 2 == 0 else -0.4
+            sim.move_to_joints(q)
+        return (time.perf_counter() - t0) / (sim.counters.physics_steps - before)
+
+    ours_s, raw_s, move_s = _best(ours), _best(raw), _best(moving)
+    return {"ours_us": ours_s * 1e6, "raw_us": raw_s * 1e6, "move_us": move_s * 1e6}
+
+
+def episode_rtf(quality: str, seeds: range) -> dict:
+    """Simulated time / wall time of the reference cube_lift program (perception and IK included)."""
+    source = (ROOT / "examples" / "cube_lift.py").read_text()
+    env = build_env(quality=quality, seed=seeds.start)
+    run_program(source, env=env, seed=seeds.start)  # warm-up: GL context, caches
+    rtfs, walls = [], []
+    for seed in seeds:
+        env.reset(seed)
+        t0 = time.perf_counter()
+        result = run_program(source, env=env, seed=seed)
+        wall = time.perf_counter() - t0
+        rtfs.append(result.sim_time_s / wall)
+        walls.append(wall)
+    return {"rtf": statistics.median(rtfs), "wall_s": statistics.median(walls)}
+
+
+def render_cost(quality: str, size: int, frames: int = 10) -> float:
+    sim = Simulator(SimConfig(quality=quality, camera_size=size), seed=1)
+    sim.render()  # context creation is not a per-frame cost
+    t0 = time.perf_counter()
+    for _ in range(frames):
+        sim.render()
+    sim.close()
+    return (time.perf_counter() - t0) / frames
+
+
+def main() -> int:
+    print(
+        f"mujoco {mujoco.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, {os.cpu_count()} cpus"
+    )
+    s = step_cost()
+    print(
+        f"physics step: ours {s['ours_us']:.1f} us, raw mj_step loop {s['raw_us']:.1f} us "
+        f"-> ratio {s['ours_us'] / s['raw_us']:.2f}x (goal <= 1.25x)"
+    )
+    print(
+        f"during blocking moves: {s['move_us']:.1f} us per physics step "
+        f"-> ratio {s['move_us'] / s['raw_us']:.2f}x raw"
+    )
+    for quality in ("fast", "full"):
+        e = episode_rtf(quality, range(1, 6))
+        print(
+            f"reference cube_lift episode ({quality} render): {e['wall_s']:.2f} s wall, "
+            f"real-time factor {e['rtf']:.1f}x (goal >= 20x)"
+        )
+    for quality in ("fast", "full"):
+        for size in (256, 512):
+            ms = render_cost(quality, size) * 1e3
+            print(f"render RGB+depth+segmentation {size}x{size} ({quality}): {ms:.1f} ms per frame")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

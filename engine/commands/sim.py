@@ -1,0 +1,68 @@
+"""``autocapx sim``: run a program against a fresh scene."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from engine.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sim = sub.add_parser("sim", help="run programs against the simulator")
+    sim_sub = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
+    run = sim_sub.add_parser(
+        "run",
+        help="run a program in a fresh scene and report the outcome",
+        description="Run PROGRAM (Python written against the robot API) in a fresh scene. "
+        "Exit status 0 if the task succeeded, 1 if not.",
+    )
+    run.add_argument("program", type=Path, help="Python file written against the robot API")
+    run.add_argument("--task", default="cube_lift", help="task name (default: cube_lift)")
+    run.add_argument("--seed", type=int, default=0, help="scene seed (default: 0)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--save-frames", type=Path, metavar="DIR", help="write before/after PNGs")
+    run.add_argument(
+        "--quality",
+        choices=("full", "fast"),
+        default="full",
+        help="render quality: full visual meshes, or collision geometry only (fast)",
+    )
+    run.add_argument("--camera-size", type=int, default=256, help="camera image size in pixels")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        source = args.program.read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read program {args.program}: {exc.strerror}") from None
+    if not 16 <= args.camera_size <= 1024:
+        raise UserError(f"--camera-size must be between 16 and 1024, got {args.camera_size}")
+    from engine.api.runner import run_program
+
+    result = run_program(
+        source,
+        task=args.task,
+        seed=args.seed,
+        camera_size=args.camera_size,
+        quality=args.quality,
+        save_frames=args.save_frames,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        if result.stdout:
+            print(result.stdout, end="" if result.stdout.endswith("\n") else "\n")
+        verdict = "SUCCESS" if result.success else "FAILED"
+        print(
+            f"{result.task} seed {result.seed}: {verdict}  reward {result.reward:.3f}  "
+            f"cube height {result.cube_height:.3f} m  steps {result.steps} "
+            f"({result.sim_time_s:.1f} s simulated)  wall {result.wall_time_s:.2f} s"
+        )
+        if result.error:
+            print(f"program error: {result.error}")
+        for name, path in result.frames.items():
+            print(f"{name} frame: {path}")
+    return 0 if result.success else 1

@@ -51,6 +51,11 @@ class TrialEnv:
     def set_status_listener(self, listener: StatusListener | None) -> None:
         self.api.status_listener = listener
 
+    def prepare(self) -> None:
+        """Do the one-time set-up that needs the machine (GL context, lazy imports) up front."""
+        self.sim.render()
+        import PIL.PngImagePlugin  # noqa: F401 (imported now, before a sandbox locks imports)
+
     def status(self) -> dict:
         return self.sim.status()
 
@@ -59,6 +64,16 @@ class TrialEnv:
         snap = self.sim.snapshot()
         snap["api_calls"] = dict(self.api.calls)
         return snap
+
+    def frame_png(self) -> bytes:
+        """The camera view now, as PNG bytes (for vision feedback and saved frames)."""
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(self.sim.render().rgb).save(buffer, format="PNG")
+        return buffer.getvalue()
 
     def close(self) -> None:
         self.sim.close()

@@ -1,0 +1,269 @@
+"""The sandbox worker process: owns one environment and runs trial code blocks in it.
+
+Started by :class:`engine.sandbox.worker.SandboxWorker` as ``python -m engine.sandbox.child``.
+Speaks JSON lines: requests on stdin, replies and live events on a private copy of the original
+stdout. File descriptors 1 and 2 are pointed away from the protocol so that nothing (trial
+prints, C libraries' warnings) can corrupt it; trial prints are captured and forwarded as
+``stdout`` events, capped per block.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+
+from engine.sandbox.policy import check_source
+
+STDOUT_CAP = 64 * 1024
+STATUS_INTERVAL_S = 0.1
+
+
+class Channel:
+    """Line-oriented JSON messages to the parent over a private file descriptor."""
+
+    def __init__(self, fd: int) -> None:
+        self._out = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def send(self, message: dict) -> None:
+        line = json.dumps(message, default=str)
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+
+class CapturedStdout(io.TextIOBase):
+    """``sys.stdout`` for trial code: forwards complete lines live and keeps a capped copy."""
+
+    def __init__(self, channel: Channel, cap: int = STDOUT_CAP, stream: str = "stdout") -> None:
+        self.channel, self.cap, self.stream = channel, cap, stream
+        self.kept: list[str] = []
+        self.size = 0
+        self.truncated = False
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        n = len(text)
+        if self.truncated:
+            return n
+        room = self.cap - self.size
+        if n > room:
+            text, self.truncated = text[:room], True
+        self.size += len(text)
+        self.kept.append(text)
+        self._partial += text
+        if "\n" in self._partial:
+            *lines, self._partial = self._partial.split("\n")
+            for line in lines:
+                self.channel.send({"type": "stdout", "stream": self.stream, "line": line})
+        if self.truncated:
+            self.flush()
+            note = f"[output truncated at {self.cap} bytes]"
+            self.channel.send({"type": "stdout", "stream": self.stream, "line": note})
+        return n
+
+    def flush(self) -> None:
+        if self._partial:
+            self.channel.send({"type": "stdout", "stream": self.stream, "line": self._partial})
+            self._partial = ""
+
+    def value(self) -> str:
+        text = "".join(self.kept)
+        if self.truncated:
+            text += f"\n[output truncated at {self.cap} bytes]\n"
+        return text
+
+
+def _trial_traceback(exc: BaseException, block_name: str) -> str:
+    """The traceback limited to frames of trial code (and the API call it failed in)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    keep = [f for f in frames if f.filename.startswith("<")]
+    if frames and frames[-1] not in keep:
+        keep.append(frames[-1])
+    lines = ["Traceback (most recent call last):\n"]
+    lines += traceback.format_list(keep)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+class Worker:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.env = None
+        self.namespace: dict = {}
+        self._last_status = 0.0
+        self.memory_bytes = 0
+        self.summary_fn = None
+
+    # --------------------------------------------------------------- start
+    def start(self, msg: dict) -> dict:
+        module_name, _, attr = msg["factory"].partition(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+        kwargs = dict(msg.get("kwargs") or {})
+        self.env = factory(**kwargs)
+        if hasattr(self.env, "set_status_listener"):
+            self.env.set_status_listener(self._on_status)
+        self.want_frames = bool(msg.get("frames"))
+        from engine.sandbox.guards import (
+            apply_resource_limits,
+            install_audit_hook,
+            restricted_builtins,
+        )
+
+        self.memory_bytes = int(msg.get("memory_bytes") or 0)
+        if self.memory_bytes:
+            apply_resource_limits(self.memory_bytes)
+        sys.setrecursionlimit(int(msg.get("recursion_limit") or 2000))
+        from engine.sandbox.guards import trusted
+
+        if hasattr(self.env, "prepare"):
+            self.env.prepare()  # e.g. create the GL context while ctypes may still load libraries
+        install_audit_hook()
+        self.namespace = {
+            name: trusted(value) if callable(value) and not isinstance(value, type(sys)) else value
+            for name, value in self.env.namespace.items()
+        }
+        self._status = trusted(self.env.status)
+        self._summary = trusted(self.env.summary)
+        self._frame = trusted(getattr(self.env, "frame_png", lambda: b""))
+        self.namespace["__builtins__"] = restricted_builtins()
+        self.namespace["__name__"] = "__main__"
+        seed = msg.get("seed_code") or ""
+        if seed.strip():
+            result = self.execute(seed, "<library>", budget_s=float(msg.get("seed_timeout_s", 60)))
+            if not result["ok"]:
+                return {
+                    "type": "error",
+                    "message": "library seeding failed: " + result["error_line"],
+                }
+        return {"type": "ready", "status": self._status(), "summary": self._summary()}
+
+    def _on_status(self, status: dict) -> None:
+        now = time.monotonic()
+        if now - self._last_status >= STATUS_INTERVAL_S:
+            self._last_status = now
+            self.channel.send({"type": "status", "status": status})
+
+    # ----------------------------------------------------------------- run
+    def execute(self, code: str, name: str, budget_s: float) -> dict:
+        from engine.sandbox.guards import PolicyViolation, set_cpu_budget
+
+        violations = check_source(code, name)
+        if violations:
+            text = "; ".join(str(v) for v in violations[:5])
+            return {
+                "ok": False,
+                "stdout": "",
+                "stderr": f"PolicyViolation: {text}\n",
+                "exception": None,
+                "violation": text,
+                "error_line": f"PolicyViolation: {text}",
+            }
+        from engine.sandbox import guards
+
+        captured = CapturedStdout(self.channel)
+        captured_err = CapturedStdout(self.channel, stream="stderr")
+        real_stdout, real_stderr = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = captured, captured_err
+        exception = violation = None
+        stderr = ""
+        guards.VIOLATIONS.clear()
+        set_cpu_budget(budget_s + 5)
+        try:
+            compiled = compile(code, name, "exec")
+            exec(compiled, self.namespace)  # noqa: S102 (this is the sandbox)
+        except PolicyViolation as exc:
+            violation = str(exc)
+            stderr = _trial_traceback(exc, name)
+        except MemoryError:
+            exception = (
+                "MemoryError: the block ran out of memory (limit " + _mib(self.memory_bytes) + ")"
+            )
+            stderr = exception + "\n"
+        except SyntaxError as exc:
+            exception = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+            stderr = "".join(traceback.format_exception_only(type(exc), exc))
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt, RecursionError, anything
+            exception = f"{type(exc).__name__}: {exc}"
+            stderr = _trial_traceback(exc, name)
+        finally:
+            sys.stdout, sys.stderr = real_stdout, real_stderr
+            captured.flush()
+            captured_err.flush()
+        if violation is None and guards.VIOLATIONS:
+            violation = guards.VIOLATIONS[0]  # blocked even though the code caught the error
+        stderr = captured_err.value() + stderr
+        error_line = violation and f"PolicyViolation: {violation}" or exception or ""
+        return {
+            "ok": exception is None and violation is None,
+            "stdout": captured.value(),
+            "stderr": stderr,
+            "exception": exception,
+            "violation": violation,
+            "error_line": error_line,
+        }
+
+    def run(self, msg: dict) -> dict:
+        frames = {}
+        if msg.get("frames") and hasattr(self.env, "frame_png"):
+            frames["before"] = base64.b64encode(self._frame()).decode()
+        t0 = time.perf_counter()
+        result = self.execute(
+            msg["code"], msg.get("name", "<block>"), float(msg.get("timeout_s", 180))
+        )
+        result["exec_time_s"] = time.perf_counter() - t0
+        result.pop("error_line", None)
+        result["status"] = self._status()
+        result["summary"] = self._summary()
+        if msg.get("frames") and hasattr(self.env, "frame_png"):
+            frames["after"] = base64.b64encode(self._frame()).decode()
+        result["frames"] = frames
+        result["type"] = "result"
+        return result
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n else "none"
+
+
+def main() -> int:
+    proto_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    channel = Channel(proto_fd)
+    worker = Worker(channel)
+    for line in sys.stdin:
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            channel.send({"type": "error", "message": "bad request"})
+            continue
+        op = msg.get("op")
+        try:
+            if op == "start":
+                channel.send(worker.start(msg))
+            elif op == "run":
+                channel.send(worker.run(msg))
+            elif op == "close":
+                break
+            else:
+                channel.send({"type": "error", "message": f"unknown op {op!r}"})
+        except BaseException as exc:  # the worker must answer, whatever happened
+            channel.send({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

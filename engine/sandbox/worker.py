@@ -1,0 +1,263 @@
+"""Parent side of the sandbox: start a worker process, run blocks in it, survive anything.
+
+One :class:`SandboxWorker` per trial. Blocks run in order in the same worker, so variables
+persist across the blocks of a trial. A block that exceeds its wall-clock limit gets the whole
+worker (its process group) killed; so does a worker that dies on its own (CPU limit, crash).
+The block is then reported as killed with the reason, and :meth:`SandboxWorker.restart` gives
+the trial a fresh worker with a freshly built environment (its state is lost, which the caller
+tells the LLM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+DEFAULT_MEMORY_BYTES = 6 * 2**30
+"""Address-space cap per worker. MuJoCo's software GL reserves a lot of virtual memory."""
+START_TIMEOUT_S = 120.0
+_LINE_LIMIT = 64 * 2**20
+
+OnEvent = Callable[[dict], None]
+
+
+class SandboxError(Exception):
+    """The worker could not be started or the environment could not be built."""
+
+
+@dataclass
+class BlockResult:
+    """What one block did. ``ok`` is False on an exception, a policy violation or a kill."""
+
+    ok: bool
+    stdout: str = ""
+    stderr: str = ""
+    exception: str | None = None
+    violation: str | None = None
+    killed: str | None = None
+    exec_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    status: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    frames: dict[str, bytes] = field(default_factory=dict)
+
+
+def _signal_reason(returncode: int | None) -> str:
+    if returncode is None:
+        return "the worker stopped answering"
+    if returncode < 0:
+        sig = -returncode
+        names = {
+            signal.SIGXCPU: "CPU time limit exceeded",
+            signal.SIGKILL: "killed (out of memory or by the system)",
+            signal.SIGSEGV: "the worker crashed (segmentation fault)",
+            signal.SIGXFSZ: "file size limit exceeded",
+            signal.SIGABRT: "the worker aborted",
+        }
+        return names.get(sig, f"the worker died with signal {signal.Signals(sig).name}")
+    return f"the worker exited with status {returncode}"
+
+
+class SandboxWorker:
+    """A sandboxed process owning one environment built by ``factory(**kwargs)``."""
+
+    def __init__(
+        self,
+        factory: str,
+        kwargs: dict | None = None,
+        *,
+        seed_code: str = "",
+        memory_bytes: int = DEFAULT_MEMORY_BYTES,
+        recursion_limit: int = 2000,
+    ) -> None:
+        self.factory = factory
+        self.kwargs = dict(kwargs or {})
+        self.seed_code = seed_code
+        self.memory_bytes = memory_bytes
+        self.recursion_limit = recursion_limit
+        self.proc: asyncio.subprocess.Process | None = None
+        self.startup_s = 0.0
+        self.initial: dict = {}
+        self._stderr_tail = b""
+        self._stderr_task: asyncio.Task | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> dict:
+        """Start the process and build the environment; returns its initial status/summary."""
+        t0 = time.perf_counter()
+        env = dict(os.environ)
+        env.setdefault("MUJOCO_GL", "egl")
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "engine.sandbox.child",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=_LINE_LIMIT,
+            env=env,
+        )
+        self._stderr_task = asyncio.create_task(self._drain_stderr())
+        await self._send(
+            {
+                "op": "start",
+                "factory": self.factory,
+                "kwargs": self.kwargs,
+                "seed_code": self.seed_code,
+                "memory_bytes": self.memory_bytes,
+                "recursion_limit": self.recursion_limit,
+            }
+        )
+        try:
+            reply = await asyncio.wait_for(self._receive_final(None), START_TIMEOUT_S)
+        except TimeoutError:
+            await self.kill()
+            raise SandboxError("the sandbox worker did not start in time") from None
+        if reply is None:
+            tail = self._stderr_tail.decode(errors="replace").strip().splitlines()
+            detail = tail[-1] if tail else _signal_reason(self.proc.returncode)
+            await self.kill()
+            raise SandboxError(f"the sandbox worker died while starting: {detail}")
+        if reply.get("type") == "error":
+            await self.kill()
+            raise SandboxError(reply["message"])
+        self.startup_s = time.perf_counter() - t0
+        self.initial = reply
+        return reply
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(65536):
+            self._stderr_tail = (self._stderr_tail + chunk)[-8192:]
+
+    async def _send(self, message: dict) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def _receive_final(self, on_event: OnEvent | None) -> dict | None:
+        """Read messages until a final one (ready/result/error); None if the worker died."""
+        assert self.proc is not None and self.proc.stdout is not None
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                await self.proc.wait()
+                return None
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if message.get("type") in ("stdout", "status"):
+                if on_event is not None:
+                    on_event(message)
+                continue
+            return message
+
+    async def run_block(
+        self,
+        code: str,
+        *,
+        name: str = "<block>",
+        timeout_s: float = 180.0,
+        frames: bool = False,
+        on_event: OnEvent | None = None,
+    ) -> BlockResult:
+        """Run one block; stdout lines and status dicts reach ``on_event`` as they happen."""
+        if not self.alive:
+            return BlockResult(ok=False, killed="the worker is not running")
+        t0 = time.perf_counter()
+        lines: list[str] = []
+
+        def collect(message: dict) -> None:
+            if message.get("type") == "stdout" and message.get("stream", "stdout") == "stdout":
+                lines.append(message["line"])
+            if on_event is not None:
+                on_event(message)
+
+        try:
+            await self._send(
+                {"op": "run", "code": code, "name": name, "timeout_s": timeout_s, "frames": frames}
+            )
+            reply = await asyncio.wait_for(self._receive_final(collect), timeout_s)
+        except TimeoutError:
+            await self.kill()
+            return BlockResult(
+                ok=False,
+                stdout="\n".join(lines),
+                stderr=f"TimeoutError: the block ran longer than {timeout_s:g} s and was stopped\n",
+                killed=f"wall-clock limit of {timeout_s:g} s exceeded",
+                wall_time_s=time.perf_counter() - t0,
+            )
+        except (BrokenPipeError, ConnectionResetError):
+            reply = None
+        if reply is None or reply.get("type") != "result":
+            if reply is None:
+                await self.kill()
+                reason = _signal_reason(self.proc.returncode if self.proc else None)
+            else:
+                reason = reply.get("message", "the worker answered nonsense")
+            return BlockResult(
+                ok=False,
+                stdout="\n".join(lines),
+                stderr=f"WorkerDied: {reason}\n",
+                killed=reason,
+                wall_time_s=time.perf_counter() - t0,
+            )
+        return BlockResult(
+            ok=bool(reply["ok"]),
+            stdout=reply["stdout"],
+            stderr=reply["stderr"],
+            exception=reply.get("exception"),
+            violation=reply.get("violation"),
+            exec_time_s=float(reply.get("exec_time_s", 0.0)),
+            wall_time_s=time.perf_counter() - t0,
+            status=reply.get("status", {}),
+            summary=reply.get("summary", {}),
+            frames={k: base64.b64decode(v) for k, v in (reply.get("frames") or {}).items()},
+        )
+
+    async def restart(self) -> dict:
+        """A fresh worker with a freshly built environment (the old state is gone)."""
+        await self.kill()
+        return await self.start()
+
+    async def kill(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        await self.proc.wait()
+        if self._stderr_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._stderr_task, 1.0)
+
+    async def close(self) -> None:
+        """Ask the worker to exit, then make sure it has."""
+        if self.alive:
+            with contextlib.suppress(Exception):
+                await self._send({"op": "close"})
+                await asyncio.wait_for(self.proc.wait(), 2.0)
+        await self.kill()
+
+    async def __aenter__(self) -> SandboxWorker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -20,9 +20,9 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Register]:
-    from engine.commands import api_docs, sim, stats
+    from engine.commands import api_docs, sim, stats, trial
 
-    return [sim.register, api_docs.register, stats.register]
+    return [sim.register, trial.register, api_docs.register, stats.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

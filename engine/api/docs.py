@@ -6,6 +6,7 @@ with a blank line between functions. Library skills use the same format so they 
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterable
 
@@ -41,6 +42,7 @@ def api_docs(functions: Iterable[tuple[str, Callable]]) -> str:
     return "\n\n".join(function_doc(name, fn) for name, fn in functions)
 
 
+@functools.cache
 def robot_api_docs(library: str | None = None) -> str:
     """Docs of the ten API functions, followed by a named library's helpers (e.g. ``curated9``)."""
     from engine.api.robot import API_NAMES, RobotAPI

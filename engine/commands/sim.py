@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = sim_sub.add_parser(
         "run",
         help="run a program in a fresh scene and report the outcome",
-        description="Run PROGRAM (Python written against the robot API) in a fresh scene. "
-        "Exit status 0 if the task succeeded, 1 if not.",
+        description="Run PROGRAM (Python written against the robot API) in a fresh scene, "
+        "inside the same sandbox trials use. Exit status 0 if the task succeeded, 1 if not.",
     )
     run.add_argument("program", type=Path, help="Python file written against the robot API")
     run.add_argument("--task", default="cube_lift", help="task name (default: cube_lift)")
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="render quality: full visual meshes, or collision geometry only (fast)",
     )
     run.add_argument("--camera-size", type=int, default=256, help="camera image size in pixels")
+    run.add_argument("--timeout", type=float, default=180.0, help="wall-clock limit in seconds")
     run.set_defaults(handler=_run)
 
 
@@ -40,15 +41,20 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot read program {args.program}: {exc.strerror}") from None
     if not 16 <= args.camera_size <= 1024:
         raise UserError(f"--camera-size must be between 16 and 1024, got {args.camera_size}")
-    from engine.api.runner import run_program
+    import asyncio
 
-    result = run_program(
-        source,
-        task=args.task,
-        seed=args.seed,
-        camera_size=args.camera_size,
-        quality=args.quality,
-        save_frames=args.save_frames,
+    from engine.sandbox.program import run_program_sandboxed
+
+    result = asyncio.run(
+        run_program_sandboxed(
+            source,
+            task=args.task,
+            seed=args.seed,
+            camera_size=args.camera_size,
+            quality=args.quality,
+            save_frames=args.save_frames,
+            timeout_s=args.timeout,
+        )
     )
     if args.json:
         print(json.dumps(result.to_dict()))

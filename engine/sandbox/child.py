@@ -196,7 +196,7 @@ class Worker:
             exception = f"SyntaxError: {exc.msg} (line {exc.lineno})"
             stderr = "".join(traceback.format_exception_only(type(exc), exc))
         except BaseException as exc:  # SystemExit, KeyboardInterrupt, RecursionError, anything
-            exception = f"{type(exc).__name__}: {exc}"
+            exception = f"{type(exc).__name__}: {exc}{_where(exc, name)}"
             stderr = _trial_traceback(exc, name)
         finally:
             sys.stdout, sys.stderr = real_stdout, real_stderr
@@ -232,6 +232,12 @@ class Worker:
         result["frames"] = frames
         result["type"] = "result"
         return result
+
+
+def _where(exc: BaseException, name: str) -> str:
+    """`` (line N)`` of the deepest frame of the trial's own code, if any."""
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == name]
+    return f" (line {lines[-1]})" if lines else ""
 
 
 def _mib(n: int) -> str:

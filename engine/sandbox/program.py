@@ -1,0 +1,73 @@
+"""Run one program file through the sandbox against a fresh scene (``autocapx sim run``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from engine.api.runner import ProgramResult
+from engine.sandbox.worker import SandboxError, SandboxWorker
+from engine.sim.tasks import get_task
+
+ENV_FACTORY = "engine.api.env:build_env"
+
+
+async def run_program_sandboxed(
+    source: str,
+    *,
+    task: str = "cube_lift",
+    seed: int = 0,
+    camera_size: int = 256,
+    quality: str = "full",
+    noise: dict | None = None,
+    save_frames: Path | None = None,
+    timeout_s: float = 180.0,
+) -> ProgramResult:
+    """Same result as :func:`engine.api.runner.run_program`, but the program runs sandboxed."""
+    get_task(task)  # unknown task: a clear error before a worker starts
+    t0 = time.perf_counter()
+    worker = SandboxWorker(
+        ENV_FACTORY,
+        {
+            "task": task,
+            "seed": seed,
+            "camera_size": camera_size,
+            "quality": quality,
+            "noise": noise or {},
+        },
+    )
+    try:
+        await worker.start()
+        result = await worker.run_block(
+            source, name="<program>", timeout_s=timeout_s, frames=save_frames is not None
+        )
+    except SandboxError as exc:
+        from engine.errors import UserError
+
+        raise UserError(f"sandbox: {exc}") from None
+    finally:
+        await worker.close()
+    frames: dict[str, str] = {}
+    if save_frames is not None:
+        save_frames.mkdir(parents=True, exist_ok=True)
+        for name, png in result.frames.items():
+            path = save_frames / f"{task}_seed{seed}_{name}.png"
+            path.write_bytes(png)
+            frames[name] = str(path)
+    summary, status = result.summary, result.status
+    error = result.violation and f"PolicyViolation: {result.violation}"
+    error = error or result.killed or result.exception
+    steps = int(status.get("step", 0))
+    return ProgramResult(
+        task=task,
+        seed=seed,
+        success=bool(summary.get("success")),
+        reward=round(float(summary.get("reward", 0.0)), 4),
+        cube_height=round(float(status.get("cube_height", 0.0)), 4),
+        steps=steps,
+        sim_time_s=round(steps / 20.0, 3),
+        wall_time_s=round(time.perf_counter() - t0, 3),
+        error=error,
+        stdout=result.stdout,
+        frames=frames,
+    )

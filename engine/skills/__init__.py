@@ -1,0 +1,1 @@
+"""The skill library: mining, gates, quality, dedup, conditions, versions, seeding, usage."""

@@ -1,0 +1,1 @@
+"""A trial: prompt -> LLM code (streamed) -> sandboxed run -> feedback -> REGENERATE or FINISH."""

@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make demo   - create .venv, install autocapx, run the main job offline
+#   make demo   - create .venv, install autocapx, lift the cube once, then run the offline demo sweep
 #   make test   - create .venv, install autocapx with dev tools, lint and run the tests
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,6 +21,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/autocapx sim run examples/cube_lift.py --task cube_lift --seed 3 --save-frames frames
+	$(BIN)/autocapx run examples/demo.toml
 
 test: install
 	$(BIN)/ruff check .
@@ -37,6 +38,8 @@ format: install
 
 bench: install
 	$(BIN)/python bench/sim_bench.py
+	$(BIN)/python bench/trial_bench.py
+	$(BIN)/python bench/store_bench.py
 
 clean:
 	rm -rf $(VENV) frames .pytest_cache .ruff_cache

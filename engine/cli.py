@@ -20,9 +20,15 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Register]:
-    from engine.commands import api_docs, sim, stats, trial
+    from engine.commands import api_docs, session, sim, stats, trial
 
-    return [sim.register, trial.register, api_docs.register, stats.register]
+    return [
+        session.register,
+        trial.register,
+        sim.register,
+        api_docs.register,
+        stats.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,14 +1,22 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for tests, with scripted misbehaviour.
 
-Each request to ``POST /v1/chat/completions`` takes the next :class:`Behaviour` from a queue
-(or the default): a normal streamed or plain reply, an HTTP error with optional Retry-After,
-a stall longer than the client's timeout, a stream cut off mid-way, or an empty reply. Every
-request is recorded (headers and JSON body) so tests can check what the client sent.
+``POST /v1/chat/completions`` takes the next :class:`Behaviour` from a queue (or ``default``
+when the queue is empty) and answers like OpenAI does: ``chat.completion.chunk`` SSE events
+over chunked transfer encoding (role chunk, content chunks, finish chunk, usage chunk when the
+request asked for it, ``data: [DONE]``), or one ``chat.completion`` JSON when ``stream`` is
+false. Behaviours: normal reply (optional per-chunk delay, reasoning deltas), HTTP error with
+optional Retry-After, a stall before the headers, a stall mid-stream, a stream cut off (socket
+closed mid-body, or body ended cleanly without finish_reason / [DONE]), an empty reply.
+
+Every request is recorded (method, path, lower-cased headers, JSON body) so tests can check
+what the client sent. The server listens on loopback only, stalls end when it stops, and it
+answers 503 once ``max_requests`` is reached so a runaway retry loop cannot go on forever.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -18,169 +26,262 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Behaviour:
-    kind: str = "reply"  # reply | error | stall | truncate | empty
+    """What the server does with one request. Build with the class methods below."""
+
+    kind: str = "reply"  # reply | error | stall | truncate
     text: str = "ok"
     reasoning: str = ""
+    reasoning_field: str = "reasoning_content"  # or "reasoning" (OpenRouter / Ollama style)
+    chunk_chars: int = 6  # content characters per SSE chunk
+    chunk_delay_s: float = 0.0
     status: int = 500
     retry_after: str | None = None
-    stall_s: float = 0.0
-    chunk_delay_s: float = 0.0
-    usage: bool = True
+    error_message: str = ""
+    stall_s: float = 0.0  # stall: before the headers; reply: mid-stream (see stall_after)
+    stall_after: int = 0  # content chunks sent before a mid-stream stall
+    cut_after: int = 2  # truncate: content chunks sent before the cut
+    cut: str = "abort"  # abort: socket closed mid-body | eof: body ends without finish/[DONE]
+    finish_reason: str = "stop"
+    usage: bool = True  # send the usage chunk if the request asked for it
+    model: str | None = None  # model name to report (default: the requested one)
+
+    @classmethod
+    def reply(cls, text: str = "ok", **kw: object) -> Behaviour:
+        return cls("reply", text=text, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def empty(cls, **kw: object) -> Behaviour:
+        return cls("reply", text="", **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def error(cls, status: int, retry_after: str | None = None, message: str = "") -> Behaviour:
+        return cls("error", status=status, retry_after=retry_after, error_message=message)
+
+    @classmethod
+    def stall(cls, seconds: float, text: str = "late") -> Behaviour:
+        """Say nothing for ``seconds`` (no headers), then reply if the client is still there."""
+        return cls("stall", text=text, stall_s=seconds)
+
+    @classmethod
+    def stall_mid_stream(cls, text: str, after: int, seconds: float) -> Behaviour:
+        return cls("reply", text=text, stall_after=after, stall_s=seconds)
+
+    @classmethod
+    def truncate(cls, text: str, after: int = 2, cut: str = "abort") -> Behaviour:
+        return cls("truncate", text=text, cut_after=after, cut=cut)
 
 
 @dataclass
 class Recorded:
+    method: str
     path: str
-    headers: dict
+    headers: dict[str, str]
     body: dict
 
 
 @dataclass
 class FakeOpenAI:
-    behaviours: deque = field(default_factory=deque)
-    default: Behaviour = field(default_factory=Behaviour)
+    """The server's scripted state, shared with the handler threads."""
+
+    url: str = ""  # base URL including /v1
+    behaviours: deque[Behaviour] = field(default_factory=deque)
+    default: Behaviour = field(default_factory=Behaviour.reply)
     requests: list[Recorded] = field(default_factory=list)
-    url: str = ""
+    api_key: str | None = None  # if set, other bearer tokens get 401 (echoing what was sent)
+    max_requests: int = 200
+    stopping: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def push(self, *behaviours: Behaviour) -> None:
-        self.behaviours.extend(behaviours)
+        """Queue behaviours for the next requests, in order."""
+        with self.lock:
+            self.behaviours.extend(behaviours)
+
+    def _next(self, recorded: Recorded) -> Behaviour | None:
+        with self.lock:
+            self.requests.append(recorded)
+            if len(self.requests) > self.max_requests:
+                return None
+            return self.behaviours.popleft() if self.behaviours else self.default
 
 
-def _chunk(
-    model: str, content: str | None = None, finish: str | None = None, reasoning: str = ""
-) -> bytes:
-    delta: dict = {}
-    if content is not None:
-        delta["content"] = content
-    if reasoning:
-        delta["reasoning_content"] = reasoning
-    payload = {
-        "id": "chatcmpl-test",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+def _pieces(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), max(1, size))]
 
 
-def _pieces(text: str, size: int = 5) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)]
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 10  # idle keep-alive connections end on their own
+    state: FakeOpenAI  # set on the subclass made per server
 
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
 
-def make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def do_POST(self) -> None:  # noqa: N802
+        try:
+            self._post()
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True  # the client gave up (e.g. its timeout fired)
 
-        def log_message(self, *args: object) -> None:  # keep test output clean
-            pass
-
-        def _send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length", 0))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            state.requests.append(
-                Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-            )
-            if not self.path.endswith("/chat/completions"):
-                self._send_json(404, {"error": {"message": "not found"}})
+    def _post(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request"}})
+            return
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        b = self.state._next(Recorded("POST", self.path, headers, body))
+        if b is None:
+            self._json(503, {"error": {"message": "test server request budget used up"}})
+            return
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._json(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        sent = headers.get("authorization", "")
+        if self.state.api_key is not None and sent != f"Bearer {self.state.api_key}":
+            # Like real providers, echo what was sent: the client must not pass it on.
+            message = f"Incorrect API key provided: {sent.removeprefix('Bearer ')}"
+            self._json(401, {"error": {"message": message, "type": "invalid_request_error"}})
+            return
+        if b.kind == "stall":
+            if self.state.stopping.wait(b.stall_s):
                 return
-            b = state.behaviours.popleft() if state.behaviours else state.default
-            model = body.get("model", "test-model")
-            if b.kind == "stall":
-                time.sleep(b.stall_s)
-            if b.kind == "error":
-                headers = {"Retry-After": b.retry_after} if b.retry_after else {}
-                self._send_json(
-                    b.status,
-                    {"error": {"message": f"scripted {b.status}", "type": "test"}},
-                    headers,
-                )
-                return
-            text = "" if b.kind == "empty" else b.text
-            if not body.get("stream"):
-                self._send_json(
-                    200,
-                    {
-                        "id": "chatcmpl-test",
-                        "object": "chat.completion",
-                        "created": int(time.time()),
-                        "model": model,
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": text},
-                                "finish_reason": "stop",
-                            }
-                        ],
-                        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-                    },
-                )
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            pieces = _pieces(text)
-            if b.reasoning:
-                self.wfile.write(_chunk(model, reasoning=b.reasoning))
-            cut = len(pieces) // 2 if b.kind == "truncate" else None
-            for i, piece in enumerate(pieces):
-                if cut is not None and i == cut:
-                    self.wfile.flush()
-                    self.close_connection = True
+        if b.kind == "error":
+            extra = {"Retry-After": b.retry_after} if b.retry_after is not None else {}
+            message = b.error_message or f"scripted HTTP {b.status}"
+            self._json(b.status, {"error": {"message": message, "type": "test"}}, extra)
+            return
+        model = b.model or body.get("model", "test-model")
+        if body.get("stream"):
+            self._stream(b, model, body)
+        else:
+            self._complete(b, model)
+
+    # -- plain JSON ---------------------------------------------------------------------------
+
+    def _json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _complete(self, b: Behaviour, model: str) -> None:
+        message: dict = {"role": "assistant", "content": b.text}
+        if b.reasoning:
+            message[b.reasoning_field] = b.reasoning
+        payload = {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": b.finish_reason}],
+            "usage": _usage(b.text),
+        }
+        self._json(200, payload)
+
+    # -- streaming ----------------------------------------------------------------------------
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _event(self, payload: dict | str) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        self._chunk(f"data: {text}\n\n".encode())
+
+    def _stream(self, b: Behaviour, model: str, body: dict) -> None:
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        created = int(time.time())
+
+        def chunk(delta: dict, finish: str | None = None) -> dict:
+            c = {
+                "id": "chatcmpl-test",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": None,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+            if with_usage:
+                c["usage"] = None
+            return c
+
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._event(chunk({"role": "assistant", "content": ""}))
+        for piece in _pieces(b.reasoning, b.chunk_chars) if b.reasoning else []:
+            self._event(chunk({b.reasoning_field: piece}))
+        for i, piece in enumerate(_pieces(b.text, b.chunk_chars)):
+            if b.kind == "truncate" and i == b.cut_after:
+                return self._cut(b)
+            if b.stall_s and b.kind == "reply" and i == b.stall_after:
+                if self.state.stopping.wait(b.stall_s):
                     return
-                self.wfile.write(_chunk(model, piece))
-                self.wfile.flush()
-                if b.chunk_delay_s:
-                    time.sleep(b.chunk_delay_s)
-            self.wfile.write(_chunk(model, None, "stop"))
-            if b.usage:
-                usage = {
+            self._event(chunk({"content": piece}))
+            if b.chunk_delay_s:
+                time.sleep(b.chunk_delay_s)
+        if b.kind == "truncate":
+            return self._cut(b)
+        self._event(chunk({}, b.finish_reason))
+        if with_usage and b.usage:
+            self._event(
+                {
                     "id": "chatcmpl-test",
                     "object": "chat.completion.chunk",
-                    "created": int(time.time()),
+                    "created": created,
                     "model": model,
                     "choices": [],
-                    "usage": {
-                        "prompt_tokens": 42,
-                        "completion_tokens": len(pieces),
-                        "total_tokens": 42 + len(pieces),
-                    },
+                    "usage": _usage(b.text),
                 }
-                self.wfile.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
-            self.close_connection = True
+            )
+        self._event("[DONE]")
+        self._chunk(b"")  # end of the chunked body; the connection stays open for the next
 
-    return Handler
+    def _cut(self, b: Behaviour) -> None:
+        if b.cut == "eof":
+            self._chunk(b"")  # a complete HTTP body that never said finish_reason or [DONE]
+            return
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)  # mid-body: the client sees a broken stream
+
+
+def _usage(text: str) -> dict:
+    completion = max(1, len(text) // 4) if text else 0
+    return {"prompt_tokens": 42, "completion_tokens": completion, "total_tokens": 42 + completion}
 
 
 class ServerThread:
-    """Runs the fake server on an ephemeral loopback port until stopped."""
+    """Runs the fake server on an ephemeral loopback port; a context manager yielding its state."""
 
     def __init__(self) -> None:
         self.state = FakeOpenAI()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.state))
+        handler = type("Handler", (_Handler,), {"state": self.state})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         host, port = self.httpd.server_address[:2]
         self.state.url = f"http://{host}:{port}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self) -> FakeOpenAI:
         self.thread.start()
         return self.state
 
     def __exit__(self, *exc: object) -> None:
+        self.state.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.thread.join(timeout=5)

@@ -139,5 +139,7 @@ async def complete(
     if reply is None:
         raise LLMError(f"{backend.name}: stream ended without a final reply", kind="protocol")
     if "".join(shown) != reply.text:
-        raise LLMError(f"{backend.name}: streamed text differs from the final reply", kind="protocol")
+        raise LLMError(
+            f"{backend.name}: streamed text differs from the final reply", kind="protocol"
+        )
     return reply

@@ -244,7 +244,23 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:.0f} MiB" if n else "none"
 
 
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the engine dies (kill -9 included), so no worker is orphaned."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() == 1:  # the parent died before we got here
+                os._exit(1)
+        except OSError:
+            pass
+
+
 def main() -> int:
+    _die_with_parent()
     proto_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)

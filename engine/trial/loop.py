@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.llm.base import Backend, LLMError, LLMReply, TextDelta
@@ -106,6 +107,7 @@ async def run_trial(
     sink: ev.EventSink = ev.discard,
     vdm: Backend | None = None,
     executor: SandboxExecutor | None = None,
+    on_block: Callable[[BlockRecord], None] | None = None,
 ) -> TrialRecord:
     """Run one trial to its end and return its record (never raises for what the LLM or code does)."""
     from engine.sim.tasks import get_task
@@ -182,6 +184,8 @@ async def run_trial(
             if decision == "finish":
                 block.wall_time_s = time.perf_counter() - t_turn
                 record.end_reason = "finish"
+                if on_block is not None:
+                    on_block(block)
                 break
             block.code = extract_code(reply.text)
             sink(ev.TrialEvent(ev.CODE_READY, spec.trial_id, {"block": index, "code": block.code}))
@@ -211,6 +215,8 @@ async def run_trial(
             code_so_far.append(block.code)
             last = outcome
             block.wall_time_s = time.perf_counter() - t_turn
+            if on_block is not None:
+                on_block(block)
             index += 1
             if index >= max_blocks:
                 record.end_reason = "turn_limit"

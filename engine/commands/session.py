@@ -1,0 +1,185 @@
+"""Session commands: ``run``, ``resume``, ``sessions``, ``export``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _sessions_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sessions-dir",
+        type=Path,
+        default=None,
+        help="where sessions live (default: $AUTOCAPX_SESSIONS or ./sessions)",
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="start a sweep from a TOML config (headless)")
+    run.add_argument("config", type=Path, help="sweep config (TOML)")
+    run.add_argument(
+        "--detach", action="store_true", help="run in the background; print the session id"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    _sessions_dir(run)
+    run.set_defaults(handler=_run)
+
+    resume = sub.add_parser("resume", help="resume an interrupted session")
+    resume.add_argument("session", help="session id (a unique prefix is enough)")
+    resume.add_argument("--force", action="store_true", help="accept a changed config")
+    resume.add_argument(
+        "--config", type=Path, default=None, help="compare against this config file"
+    )
+    resume.add_argument("--detach", action="store_true", help="resume in the background")
+    resume.add_argument("--quiet", action="store_true", help="no progress output")
+    _sessions_dir(resume)
+    resume.set_defaults(handler=_resume)
+
+    ls = sub.add_parser("sessions", help="list sessions with status and progress")
+    ls.add_argument("--json", action="store_true")
+    _sessions_dir(ls)
+    ls.set_defaults(handler=_sessions)
+
+    ex = sub.add_parser("export", help="export a session's trials, blocks, skills or decisions")
+    ex.add_argument("session")
+    ex.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    ex.add_argument(
+        "--what", choices=("trials", "blocks", "skills", "decisions", "gates"), default="trials"
+    )
+    ex.add_argument(
+        "--output", "-o", type=Path, default=None, help="file to write (default: stdout)"
+    )
+    _sessions_dir(ex)
+    ex.set_defaults(handler=_export)
+
+
+def _detach(directory: Path, root: Path) -> None:
+    """Start ``autocapx resume`` for the session in its own process group, logging beside it."""
+    log = (directory / "runner.log").open("ab")
+    subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "resume",
+            directory.name,
+            "--sessions-dir",
+            str(root),
+            "--quiet",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        cwd=os.getcwd(),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.store.sessions import sessions_root
+    from engine.sweep.config import load_config
+    from engine.sweep.session import create_session, execute_session
+
+    config = load_config(args.config)
+    root = sessions_root(args.sessions_dir)
+    directory = create_session(config, root, args.config)
+    label = " (SYNTHETIC offline coder)" if config.synthetic_only else ""
+    if args.detach:
+        _detach(directory, root)
+        print(directory.name)
+        return 0
+    if not args.quiet:
+        print(f"session {directory.name}{label}: {config.total_trials} trials", flush=True)
+    status = asyncio.run(execute_session(directory, config, quiet=args.quiet))
+    return 0 if status == "finished" else 3
+
+
+def _resume(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.store.sessions import find_session, sessions_root
+    from engine.sweep.session import config_for_resume, execute_session
+
+    root = sessions_root(args.sessions_dir)
+    directory = find_session(root, args.session).parent
+    config = config_for_resume(directory, args.force, args.config)
+    if args.detach:
+        _detach(directory, root)
+        print(directory.name)
+        return 0
+    if not args.quiet:
+        print(f"resuming session {directory.name}", flush=True)
+    status = asyncio.run(execute_session(directory, config, quiet=args.quiet))
+    return 0 if status == "finished" else 3
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    from engine.errors import UserError
+    from engine.store.reader import SessionReader
+    from engine.store.sessions import list_session_dbs, sessions_root
+    from engine.sweep.session import lock_is_free
+
+    rows = []
+    for path in list_session_dbs(sessions_root(args.sessions_dir)):
+        try:
+            reader = SessionReader(path)
+            info, progress = reader.session(), reader.progress()
+            reader.close()
+        except UserError as exc:
+            rows.append({"id": path.parent.name, "status": "unreadable", "error": str(exc)})
+            continue
+        status = info["status"]
+        if status in ("running", "paused") and lock_is_free(path.parent):
+            status = "interrupted"
+        rows.append(
+            {
+                "id": info["id"],
+                "status": status,
+                "task": info["task"],
+                "done": progress["done"],
+                "total": info["total_trials"],
+                "successes": progress["successes"],
+                "synthetic": bool(info["synthetic"]),
+                "code_version": info["code_version"],
+            }
+        )
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    if not rows:
+        print("no sessions")
+        return 0
+    print(f"{'SESSION':40} {'STATUS':12} {'TASK':11} {'DONE':>9} {'OK':>5}  BACKEND")
+    for r in rows:
+        if r["status"] == "unreadable":
+            print(f"{r['id']:40} unreadable   {r['error']}")
+            continue
+        kind = "synthetic" if r["synthetic"] else "llm"
+        print(
+            f"{r['id']:40} {r['status']:12} {r['task']:11} {r['done']:>4}/{r['total']:<4} "
+            f"{r['successes']:>5}  {kind}"
+        )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from engine.store.export import export_to
+    from engine.store.reader import SessionReader
+    from engine.store.sessions import find_session, sessions_root
+
+    reader = SessionReader(find_session(sessions_root(args.sessions_dir), args.session), check=True)
+    try:
+        rows = export_to(reader, args.what, args.format, args.output, sys.stdout)
+    finally:
+        reader.close()
+    if args.output is not None:
+        print(f"wrote {rows} {args.what} rows to {args.output}", file=sys.stderr)
+    return 0

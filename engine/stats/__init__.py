@@ -1,0 +1,1 @@
+"""Statistics for comparing library conditions (Wilson intervals, exact tests, equivalence, sample size)."""

@@ -1,0 +1,265 @@
+"""The runner's side of the store: trial runs, blocks, events, status, command consumption.
+
+Trial rows are per *run*: a trial interrupted by a crash keeps its run row and blocks, marked
+``abandoned``, and is run again from scratch under a new run id. A partial unique index lets at
+most one run per trial key be ``done``, so a trial can never be counted twice.
+Events are buffered and committed together (every ``flush_interval_s`` or ``max_buffer``)
+because one commit per streamed token would dominate the runner's time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import sqlite_utils
+
+from engine.store.db import open_db, sqlite_errors
+from engine.trial.records import BlockRecord, TrialRecord
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+class SessionWriter:
+    """Single writer of one session database."""
+
+    def __init__(self, path: Path, *, flush_interval_s: float = 0.1, max_buffer: int = 500) -> None:
+        self.path = Path(path)
+        self.db: sqlite_utils.Database = open_db(self.path, create=True)
+        self.conn = self.db.conn
+        self.flush_interval_s = flush_interval_s
+        self.max_buffer = max_buffer
+        self._events: list[tuple] = []
+        self._last_flush = time.monotonic()
+        self.session_id: str | None = None
+
+    # ------------------------------------------------------------------ session
+    def create_session(
+        self,
+        session_id: str,
+        *,
+        task: str,
+        config: dict,
+        config_hash: str,
+        code_version: str,
+        synthetic: bool,
+        total_trials: int,
+    ) -> None:
+        now = time.time()
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(
+                "INSERT INTO session (id, created_at, updated_at, status, task, config_json, "
+                "config_hash, code_version, synthetic, total_trials, pid, host) "
+                "VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session_id,
+                    now,
+                    now,
+                    task,
+                    _json(config),
+                    config_hash,
+                    code_version,
+                    int(synthetic),
+                    total_trials,
+                    os.getpid(),
+                    socket.gethostname(),
+                ),
+            )
+        self.session_id = session_id
+
+    def attach(self) -> dict:
+        """Take over an existing session as its writer (resume); returns the session row."""
+        row = self.conn.execute("SELECT * FROM session").fetchone()
+        cols = [d[0] for d in self.conn.execute("SELECT * FROM session LIMIT 0").description]
+        info = dict(zip(cols, row, strict=True))
+        self.session_id = info["id"]
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(
+                "UPDATE session SET pid = ?, host = ?, updated_at = ?",
+                (os.getpid(), socket.gethostname(), time.time()),
+            )
+        return info
+
+    def set_status(self, status: str, **fields: object) -> None:
+        sets = ", ".join(f"{k} = ?" for k in ("status", "updated_at", *fields))
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(f"UPDATE session SET {sets}", (status, time.time(), *fields.values()))
+        self.event("session_state", None, None, {"status": status, **fields})
+        self.flush()
+
+    # -------------------------------------------------------------------- runs
+    def abandon_running(self) -> list[str]:
+        """Mark runs left 'running' by a dead runner as abandoned; returns their trial keys."""
+        with sqlite_errors(self.path), self.conn:
+            keys = [
+                r[0]
+                for r in self.conn.execute("SELECT trial_key FROM trials WHERE status = 'running'")
+            ]
+            self.conn.execute(
+                "UPDATE trials SET status = 'abandoned', finished_at = ? WHERE status = 'running'",
+                (time.time(),),
+            )
+        return keys
+
+    def done_keys(self) -> set[str]:
+        return {
+            r[0] for r in self.conn.execute("SELECT trial_key FROM trials WHERE status = 'done'")
+        }
+
+    def begin_run(
+        self,
+        *,
+        trial_key: str,
+        trial_index: int,
+        condition: str,
+        backbone: str,
+        seed: int,
+        backend: str,
+        model: str,
+        synthetic: bool,
+        library_version: str,
+        round: int = 0,
+    ) -> int:
+        self.flush()
+        with sqlite_errors(self.path), self.conn:
+            attempt = (
+                1
+                + self.conn.execute(
+                    "SELECT COUNT(*) FROM trials WHERE trial_key = ?", (trial_key,)
+                ).fetchone()[0]
+            )
+            cur = self.conn.execute(
+                "INSERT INTO trials (trial_key, trial_index, round, condition, backbone, seed, "
+                "status, attempt, backend, model, synthetic, library_version, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (
+                    trial_key,
+                    trial_index,
+                    round,
+                    condition,
+                    backbone,
+                    seed,
+                    attempt,
+                    backend,
+                    model,
+                    int(synthetic),
+                    library_version,
+                    time.time(),
+                ),
+            )
+        return int(cur.lastrowid)
+
+    def add_block(self, run_id: int, trial_key: str, block: BlockRecord) -> None:
+        """Write a block as soon as it ends, so an interrupted trial keeps what it did."""
+        row = asdict(block)
+        row.pop("llm_retries")
+        summary = row.pop("sim_summary")
+        row["idx"] = row.pop("index")
+        row.update(run_id=run_id, trial_key=trial_key, sim_summary_json=_json(summary))
+        for key in ("executed", "ok", "success"):
+            row[key] = int(row[key])
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(
+                f"INSERT OR REPLACE INTO blocks ({cols}) VALUES ({marks})", tuple(row.values())
+            )
+            self.conn.execute(
+                "INSERT INTO llm_calls (run_id, block_idx, backend, model, prompt_tokens, "
+                "completion_tokens, latency_s, retries_json, at) VALUES (?, ?, NULL, NULL, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    block.index,
+                    block.prompt_tokens,
+                    block.completion_tokens,
+                    block.llm_latency_s,
+                    _json(block.llm_retries),
+                    time.time(),
+                ),
+            )
+
+    def finish_run(self, run_id: int, record: TrialRecord) -> None:
+        """Commit a finished trial atomically: its summary and status flip to 'done' together."""
+        s = record.summary()
+        self.flush()
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(
+                "UPDATE trials SET status = 'done', final_success = ?, any_success = ?, "
+                "code_ran_clean = ?, reward = ?, n_blocks = ?, regenerations = ?, finishes = ?, "
+                "end_reason = ?, error = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, "
+                "wall_time_s = ?, llm_time_s = ?, exec_time_s = ?, finished_at = ? WHERE run_id = ?",
+                (
+                    int(s["final_success"]),
+                    int(s["any_success"]),
+                    int(s["code_ran_clean"]),
+                    s["reward"],
+                    s["n_blocks"],
+                    s["regenerations"],
+                    s["finishes"],
+                    s["end_reason"],
+                    s["error"],
+                    s["prompt_tokens"],
+                    s["completion_tokens"],
+                    s["cost_usd"],
+                    s["wall_time_s"],
+                    s["llm_time_s"],
+                    s["exec_time_s"],
+                    time.time(),
+                    run_id,
+                ),
+            )
+
+    def abandon_run(self, run_id: int, reason: str) -> None:
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(
+                "UPDATE trials SET status = 'abandoned', error = ?, finished_at = ? WHERE run_id = ?",
+                (reason, time.time(), run_id),
+            )
+
+    # ------------------------------------------------------------------ events
+    def event(self, kind: str, trial_key: str | None, run_id: int | None, data: dict) -> None:
+        self._events.append((time.time(), kind, trial_key, run_id, _json(data)))
+        if (
+            len(self._events) >= self.max_buffer
+            or time.monotonic() - self._last_flush >= self.flush_interval_s
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self._events:
+            with sqlite_errors(self.path), self.conn:
+                self.conn.executemany(
+                    "INSERT INTO events (at, kind, trial_key, run_id, data_json) VALUES (?, ?, ?, ?, ?)",
+                    self._events,
+                )
+            self._events.clear()
+        self._last_flush = time.monotonic()
+
+    # ---------------------------------------------------------------- commands
+    def pending_commands(self) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT id, at, who, action, args_json FROM commands WHERE consumed_at IS NULL ORDER BY id"
+        ).fetchall()
+        return [
+            {"id": r[0], "at": r[1], "who": r[2], "action": r[3], "args": json.loads(r[4])}
+            for r in rows
+        ]
+
+    def consume_command(self, command_id: int, result: str) -> None:
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(
+                "UPDATE commands SET consumed_at = ?, result = ? WHERE id = ?",
+                (time.time(), result, command_id),
+            )
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.conn.close()

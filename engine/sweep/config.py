@@ -1,0 +1,221 @@
+"""Sweep configuration: one TOML file, validated into plain dataclasses.
+
+Every mistake is reported as one line naming the key: an unknown key (with the closest known
+one), a wrong type, or a value out of range. API keys are never part of a config: a backbone
+names the environment variable that holds its key (``api_key_env``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import tomllib
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UserError
+
+
+class ConfigError(UserError):
+    """A config problem, reported as ``config error: <file>: <key>: <problem>``."""
+
+
+@dataclass
+class SessionConfig:
+    name: str = "sweep"
+    task: str = "cube_lift"
+    trials_per_condition: int = 10
+    concurrency: int = 2
+    max_regenerations: int = 10
+    seed: int = 0
+    block_timeout_s: float = 180.0
+    camera_size: int = 256
+    quality: str = "full"
+    feedback: str = "text"
+    noise: dict = field(default_factory=dict)
+
+
+@dataclass
+class BackboneConfig:
+    name: str = ""
+    backend: str = "synthetic"
+    model: str = ""
+    profile: str = "strong"
+    latency_s_per_token: float = 0.0
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = 1.0
+    max_tokens: int = 4096
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    vision: bool = False
+    price_input_per_m: float = 0.0
+    price_output_per_m: float = 0.0
+    concurrency: int = 0
+    """Per-backbone limit on trials in flight (0 = only the global limit)."""
+
+
+@dataclass
+class ConditionConfig:
+    name: str = ""
+    library: str = "none"
+    """none | curated9 | all_gated | quality_gated | structural_dedup | top_k | empty_ns | a skill round."""
+    k: int = 0
+
+
+@dataclass
+class SweepConfig:
+    session: SessionConfig = field(default_factory=SessionConfig)
+    backbones: list[BackboneConfig] = field(default_factory=list)
+    conditions: list[ConditionConfig] = field(default_factory=list)
+    skills: dict = field(default_factory=dict)
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.pop("source")
+        return out
+
+    def digest(self) -> str:
+        """Hash of everything that determines the trials (used to refuse a changed resume)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def total_trials(self) -> int:
+        return self.session.trials_per_condition * len(self.backbones) * len(self.conditions)
+
+    @property
+    def synthetic_only(self) -> bool:
+        return all(b.backend == "synthetic" for b in self.backbones)
+
+
+_CHOICES = {
+    "session.quality": ("full", "fast"),
+    "session.feedback": ("text", "vision", "vdm"),
+    "backbones.backend": ("synthetic", "openai", "replay"),
+    "backbones.profile": ("strong", "weak"),
+}
+_POSITIVE = {
+    "session.trials_per_condition",
+    "session.concurrency",
+    "session.block_timeout_s",
+    "session.camera_size",
+    "backbones.max_tokens",
+    "backbones.timeout_s",
+}
+_NON_NEGATIVE = {
+    "session.max_regenerations",
+    "session.seed",
+    "backbones.latency_s_per_token",
+    "backbones.price_input_per_m",
+    "backbones.price_output_per_m",
+    "backbones.concurrency",
+    "backbones.max_retries",
+    "backbones.temperature",
+    "conditions.k",
+}
+
+
+def _fail(path: str, key: str, problem: str) -> ConfigError:
+    return ConfigError(f"config error: {path}: {key}: {problem}")
+
+
+def _build(cls: type, raw: Any, section: str, where: str, path: str) -> Any:
+    if not isinstance(raw, dict):
+        raise _fail(path, where, f"must be a table, got {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+            raise _fail(path, f"{where}.{key}", f"unknown key{hint}")
+        expected = typing.get_type_hints(cls)[key]
+        name = f"{section}.{key}"
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            raise _fail(path, f"{where}.{key}", f"must be {expected.__name__}, got {value!r}")
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise _fail(
+                path, f"{where}.{key}", f"must be one of {', '.join(_CHOICES[name])}, got {value!r}"
+            )
+        if name in _POSITIVE and value <= 0:
+            raise _fail(path, f"{where}.{key}", f"must be > 0, got {value!r}")
+        if name in _NON_NEGATIVE and value < 0:
+            raise _fail(path, f"{where}.{key}", f"must be >= 0, got {value!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def parse_config(text: str, path: str = "<config>") -> SweepConfig:
+    """Parse and validate TOML text; raises ConfigError with one line naming the problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(path, "toml", str(exc)) from None
+    allowed = {"session", "backbones", "conditions", "skills"}
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise _fail(path, key, f"unknown section{hint}")
+    session = _build(SessionConfig, raw.get("session", {}), "session", "session", path)
+    if session.task not in _known_tasks():
+        raise _fail(
+            path,
+            "session.task",
+            f"unknown task {session.task!r} (known: {', '.join(_known_tasks())})",
+        )
+    backbones = _list(BackboneConfig, raw.get("backbones"), "backbones", path)
+    conditions = _list(ConditionConfig, raw.get("conditions"), "conditions", path)
+    for i, b in enumerate(backbones):
+        if not b.name:
+            b.name = b.model or (
+                f"synthetic-{b.profile}" if b.backend == "synthetic" else b.backend
+            )
+        if b.backend == "openai" and not b.model:
+            raise _fail(path, f"backbones[{i}].model", "required for the openai backend")
+    _unique([b.name for b in backbones], "backbones", path)
+    for i, c in enumerate(conditions):
+        if not c.name:
+            raise _fail(path, f"conditions[{i}].name", "required")
+    _unique([c.name for c in conditions], "conditions", path)
+    skills = raw.get("skills", {})
+    if not isinstance(skills, dict):
+        raise _fail(path, "skills", "must be a table")
+    return SweepConfig(session, backbones, conditions, skills, text)
+
+
+def _list(cls: type, raw: Any, section: str, path: str) -> list:
+    if raw is None:
+        raise _fail(path, section, f"at least one [[{section}]] entry is required")
+    if not isinstance(raw, list) or not raw:
+        raise _fail(path, section, f"must be one or more [[{section}]] tables")
+    return [_build(cls, item, section, f"{section}[{i}]", path) for i, item in enumerate(raw)]
+
+
+def _unique(names: list[str], section: str, path: str) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise _fail(path, f"{section}[{i}].name", f"duplicate name {name!r}")
+        seen.add(name)
+
+
+def _known_tasks() -> list[str]:
+    from engine.sim.tasks import TASKS
+
+    return sorted(TASKS)
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config error: cannot read {path}: {exc.strerror}") from None
+    return parse_config(text, str(path))

@@ -1,0 +1,71 @@
+"""Headless progress: a bar on a terminal, one line per trial otherwise (nohup, CI, logs)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import TextIO
+
+from engine.sweep.plan import TrialPlan
+from engine.trial.records import TrialRecord
+
+
+class HeadlessProgress:
+    def __init__(
+        self, total: int, done: int = 0, stream: TextIO | None = None, quiet: bool = False
+    ):
+        self.total, self.done = total, done
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self.tty = self.stream.isatty()
+        self.successes = 0
+        self.running = 0
+        self.t0 = time.monotonic()
+        self.started_done = done
+
+    def __call__(self, plan: TrialPlan, record: TrialRecord | None, what: str) -> None:
+        if what == "started":
+            self.running += 1
+        elif what in ("done", "abandoned"):
+            self.running -= 1
+        if what == "done" and record is not None:
+            self.done += 1
+            self.successes += record.final_success
+            if not self.tty and not self.quiet:
+                verdict = "SUCCESS" if record.final_success else "failed"
+                print(
+                    f"[{self.done}/{self.total}] {plan.key} seed {plan.seed}: {verdict} "
+                    f"({record.n_blocks} blocks, {record.end_reason}, {record.wall_time_s:.1f} s)",
+                    file=self.stream,
+                    flush=True,
+                )
+        if self.tty and not self.quiet:
+            self._bar()
+
+    def _eta(self) -> str:
+        finished = self.done - self.started_done
+        if finished <= 0:
+            return "--"
+        left = (time.monotonic() - self.t0) / finished * (self.total - self.done)
+        return f"{int(left // 60)}m{int(left % 60):02d}s"
+
+    def _bar(self) -> None:
+        width = shutil.get_terminal_size((80, 20)).columns
+        text = f" {self.done}/{self.total} done · {self.successes} succeeded · {self.running} running · ETA {self._eta()}"
+        room = max(10, width - len(text) - 3)
+        filled = int(room * self.done / max(1, self.total))
+        bar = "#" * filled + "-" * (room - filled)
+        self.stream.write(f"\r[{bar}]{text}"[:width])
+        self.stream.flush()
+
+    def close(self, status: str) -> None:
+        if self.tty and not self.quiet:
+            self.stream.write("\n")
+        if not self.quiet:
+            print(
+                f"sweep {status}: {self.done}/{self.total} trials done, {self.successes} succeeded "
+                f"in this run",
+                file=self.stream,
+                flush=True,
+            )

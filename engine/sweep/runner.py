@@ -1,0 +1,238 @@
+"""The sweep runner: a queue of trials over conditions and backbones, run with asyncio.
+
+Concurrency is bounded globally and per backbone. Each trial is written as it goes (a run row,
+then each block as it ends) and committed as done atomically when it ends. Commands from
+viewers are polled from the store: ``pause`` stops launching trials, ``resume`` continues,
+``stop`` cancels the running trials (their runs are marked abandoned and re-run on resume);
+``approve``/``veto`` go to the skill library's handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.llm.base import Backend
+from engine.llm.factory import make_backend
+from engine.store.writer import SessionWriter
+from engine.sweep.config import BackboneConfig, SweepConfig
+from engine.sweep.plan import TrialPlan
+from engine.trial import events as ev
+from engine.trial.loop import LibrarySnapshot, TrialSpec, run_trial
+from engine.trial.records import Price, TrialRecord
+
+COMMAND_POLL_S = 0.25
+
+LibraryProvider = Callable[[str], LibrarySnapshot]
+CommandHandler = Callable[[dict], str]
+ProgressCallback = Callable[[TrialPlan, TrialRecord | None, str], None]
+
+
+@dataclass
+class RunnerState:
+    paused: bool = False
+    stopping: bool = False
+    running: int = 0
+    completed: int = 0
+
+
+class SweepRunner:
+    """Runs the given trial plans of a session and records them through a SessionWriter."""
+
+    def __init__(
+        self,
+        config: SweepConfig,
+        writer: SessionWriter,
+        library_for: LibraryProvider,
+        *,
+        on_progress: ProgressCallback | None = None,
+        skill_commands: CommandHandler | None = None,
+        backend_factory: Callable[[BackboneConfig, int], Backend] | None = None,
+    ) -> None:
+        self.config = config
+        self.writer = writer
+        self.library_for = library_for
+        self.on_progress = on_progress
+        self.skill_commands = skill_commands
+        self.backend_factory = backend_factory or _default_backend
+        self.state = RunnerState()
+        self._backbones = {b.name: b for b in config.backbones}
+        self._shared: dict[str, Backend] = {}
+        self._global = asyncio.Semaphore(config.session.concurrency)
+        self._per_backbone = {
+            b.name: asyncio.Semaphore(b.concurrency or config.session.concurrency)
+            for b in config.backbones
+        }
+        self._tasks: set[asyncio.Task] = set()
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+
+    # ---------------------------------------------------------------- backends
+    def _backend(self, backbone: BackboneConfig, seed: int) -> Backend:
+        if backbone.backend == "synthetic":  # seeded per trial, so each trial is reproducible
+            return self.backend_factory(backbone, seed)
+        if backbone.name not in self._shared:  # one client (connection pool) per backbone
+            self._shared[backbone.name] = self.backend_factory(backbone, seed)
+        return self._shared[backbone.name]
+
+    # ---------------------------------------------------------------- commands
+    def handle_command(self, command: dict) -> str:
+        action = command["action"]
+        if action == "pause":
+            self.state.paused = True
+            self._resumed.clear()
+            self.writer.set_status("paused")
+            return "paused"
+        if action == "resume":
+            self.state.paused = False
+            self._resumed.set()
+            self.writer.set_status("running")
+            return "resumed"
+        if action == "stop":
+            self.stop()
+            return "stopping"
+        if action in ("approve", "veto"):
+            if self.skill_commands is None:
+                return "ignored: this session has no skill library"
+            return self.skill_commands(command)
+        return f"ignored: unknown action {action!r}"
+
+    def stop(self) -> None:
+        self.state.stopping = True
+        self._resumed.set()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _poll_commands(self) -> None:
+        while True:
+            for command in self.writer.pending_commands():
+                result = self.handle_command(command)
+                self.writer.consume_command(command["id"], result)
+                self.writer.event(
+                    "command",
+                    None,
+                    None,
+                    {"id": command["id"], "action": command["action"], "result": result},
+                )
+            self.writer.flush()
+            await asyncio.sleep(COMMAND_POLL_S)
+
+    # -------------------------------------------------------------------- trials
+    async def _run_one(self, plan: TrialPlan) -> None:
+        backbone = self._backbones[plan.backbone]
+        cfg = self.config.session
+        library = self.library_for(plan.condition)
+        backend = self._backend(backbone, plan.seed)
+        run_id = self.writer.begin_run(
+            trial_key=plan.key,
+            trial_index=plan.index,
+            condition=plan.condition,
+            backbone=plan.backbone,
+            seed=plan.seed,
+            backend=backbone.backend,
+            model=backend.model,
+            synthetic=backend.synthetic,
+            library_version=library.version,
+            round=plan.round,
+        )
+        spec = TrialSpec(
+            trial_id=plan.key,
+            task=cfg.task,
+            seed=plan.seed,
+            condition=plan.condition,
+            library=library,
+            max_regenerations=cfg.max_regenerations,
+            block_timeout_s=cfg.block_timeout_s,
+            camera_size=cfg.camera_size,
+            quality=cfg.quality,
+            noise=dict(cfg.noise),
+            feedback=cfg.feedback,
+            price=Price(backbone.price_input_per_m, backbone.price_output_per_m),
+        )
+
+        def sink(event: ev.TrialEvent) -> None:
+            self.writer.event(event.kind, plan.key, run_id, event.data)
+
+        if self.on_progress:
+            self.on_progress(plan, None, "started")
+        try:
+            record = await run_trial(
+                spec,
+                backend,
+                sink=sink,
+                on_block=lambda block: self.writer.add_block(run_id, plan.key, block),
+            )
+        except asyncio.CancelledError:
+            self.writer.abandon_run(run_id, "stopped before it finished")
+            if self.on_progress:
+                self.on_progress(plan, None, "abandoned")
+            raise
+        self.writer.finish_run(run_id, record)
+        self.state.completed += 1
+        if self.on_progress:
+            self.on_progress(plan, record, "done")
+
+    async def _guarded(self, plan: TrialPlan) -> None:
+        try:
+            async with self._per_backbone[plan.backbone]:
+                await self._run_one(plan)
+        finally:
+            self.state.running -= 1
+            self._global.release()
+
+    async def run(self, plans: list[TrialPlan]) -> str:
+        """Run the plans not yet done; returns the final status (finished or stopped)."""
+        done = self.writer.done_keys()
+        todo = [p for p in plans if p.key not in done]
+        self.writer.set_status("running")
+        poller = asyncio.create_task(self._poll_commands())
+        t0 = time.monotonic()
+        try:
+            for plan in todo:
+                await self._resumed.wait()
+                if self.state.stopping:
+                    break
+                await self._global.acquire()
+                if self.state.stopping:
+                    self._global.release()
+                    break
+                await self._resumed.wait()
+                self.state.running += 1
+                task = asyncio.create_task(self._guarded(plan))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            for command in self.writer.pending_commands():  # answer what came in at the end
+                self.writer.consume_command(command["id"], self.handle_command(command))
+        status = "stopped" if self.state.stopping else "finished"
+        self.writer.set_status(status)
+        self.writer.event(
+            "sweep_ended", None, None, {"status": status, "wall_s": round(time.monotonic() - t0, 2)}
+        )
+        self.writer.flush()
+        return status
+
+
+def _default_backend(backbone: BackboneConfig, seed: int) -> Backend:
+    return make_backend(
+        backbone.backend,
+        seed=seed,
+        profile=backbone.profile,
+        latency_s_per_token=backbone.latency_s_per_token,
+        model=backbone.model,
+        base_url=backbone.base_url,
+        api_key_env=backbone.api_key_env,
+        temperature=backbone.temperature,
+        max_tokens=backbone.max_tokens,
+        timeout_s=backbone.timeout_s,
+        max_retries=backbone.max_retries,
+        vision=backbone.vision,
+    )

@@ -1,0 +1,190 @@
+"""Starting, running and resuming a session: directory, lock, config snapshot, runner.
+
+A session is ``sessions/<id>/``: ``session.db`` (the single source of truth), ``config.toml``
+(the config it was started with) and ``runner.log`` when detached. Only one runner may hold a
+session at a time (an advisory lock), and ``run`` never reuses an existing directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine import __version__
+from engine.errors import UserError
+from engine.store.db import open_db
+from engine.store.sessions import DB_NAME, new_session_id, session_dir
+from engine.store.writer import SessionWriter
+from engine.sweep.config import SweepConfig, load_config, parse_config
+
+LOCK_NAME = "runner.lock"
+
+
+def code_version() -> str:
+    """autocapx version plus the git commit when running from a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+@contextlib.contextmanager
+def runner_lock(directory: Path) -> Iterator[None]:
+    """Hold the session's runner lock, or fail with who holds it."""
+    path = directory / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise UserError(
+                f"session {directory.name} is already being run (pid {holder}); "
+                "watch it with `autocapx attach` instead"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def create_session(config: SweepConfig, root: Path, config_path: Path | None = None) -> Path:
+    """A new session directory and database for ``config``; returns the directory."""
+    root.mkdir(parents=True, exist_ok=True)
+    for _ in range(20):
+        directory = session_dir(root, new_session_id(config.session.name))
+        try:
+            directory.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise UserError(f"could not create a new session directory under {root}")
+    (directory / "config.toml").write_text(config.source)
+    writer = SessionWriter(directory / DB_NAME)
+    try:
+        snapshot = config.to_dict()
+        snapshot["_source"] = config.source
+        snapshot["_path"] = str(config_path.resolve()) if config_path else ""
+        writer.create_session(
+            directory.name,
+            task=config.session.task,
+            config=snapshot,
+            config_hash=config.digest(),
+            code_version=code_version(),
+            synthetic=config.synthetic_only,
+            total_trials=config.total_trials,
+        )
+    finally:
+        writer.close()
+    return directory
+
+
+def stored_config(directory: Path) -> tuple[SweepConfig, dict]:
+    """The config snapshot a session was started with, and the session row."""
+    db = open_db(directory / DB_NAME, check=True)
+    try:
+        row = db.execute("SELECT config_json, config_hash, status FROM session").fetchone()
+    finally:
+        db.conn.close()
+    if row is None:
+        raise UserError(f"session {directory.name} was never initialised")
+    snapshot = json.loads(row[0])
+    config = parse_config(snapshot["_source"], f"{directory.name}/config.toml")
+    return config, {"config_hash": row[1], "status": row[2], "path": snapshot.get("_path", "")}
+
+
+def config_for_resume(directory: Path, force: bool, new_path: Path | None = None) -> SweepConfig:
+    """The stored config, unless the config file changed: then refuse, or with ``force`` use it."""
+    config, info = stored_config(directory)
+    candidate = new_path or (Path(info["path"]) if info["path"] else None)
+    if candidate is None or not candidate.is_file():
+        return config
+    current = load_config(candidate)
+    if current.digest() == info["config_hash"]:
+        return config
+    if not force:
+        raise UserError(
+            f"the config {candidate} changed since session {directory.name} started; "
+            "resume with --force to use the changed config, or restore the file"
+        )
+    db = open_db(directory / DB_NAME)
+    try:
+        snapshot = current.to_dict()
+        snapshot["_source"], snapshot["_path"] = current.source, str(candidate.resolve())
+        with db.conn:
+            db.conn.execute(
+                "UPDATE session SET config_json = ?, config_hash = ?, total_trials = ?",
+                (json.dumps(snapshot), current.digest(), current.total_trials),
+            )
+    finally:
+        db.conn.close()
+    return current
+
+
+def lock_is_free(directory: Path) -> bool:
+    """True if no runner holds the session (so a 'running' status means it was interrupted)."""
+    path = directory / LOCK_NAME
+    if not path.exists():
+        return True
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+async def execute_session(directory: Path, config: SweepConfig, *, quiet: bool = False) -> str:
+    """Run (or resume) a session to its end under the runner lock; returns the final status."""
+    import asyncio
+    import signal
+
+    from engine.skills.conditions import library_provider
+    from engine.sweep.plan import plan_trials
+    from engine.sweep.progress import HeadlessProgress
+    from engine.sweep.runner import SweepRunner
+
+    with runner_lock(directory):
+        writer = SessionWriter(directory / DB_NAME)
+        try:
+            writer.attach()
+            abandoned = writer.abandon_running()
+            if abandoned:
+                writer.event("runs_abandoned", None, None, {"trial_keys": abandoned})
+            plans = plan_trials(config)
+            done = len(writer.done_keys())
+            progress = HeadlessProgress(len(plans), done, quiet=quiet)
+            runner = SweepRunner(
+                config, writer, library_provider(config, directory), on_progress=progress
+            )
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, runner.stop)
+            try:
+                status = await runner.run(plans)
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    with contextlib.suppress(NotImplementedError, RuntimeError):
+                        loop.remove_signal_handler(sig)
+            progress.close(status)
+            return status
+        finally:
+            writer.close()

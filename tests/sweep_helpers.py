@@ -1,0 +1,64 @@
+"""Small helpers shared by the session/sweep tests."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_config(
+    path: Path, *, n: int = 3, concurrency: int = 2, latency: float = 0.0, name: str = "t"
+) -> Path:
+    path.write_text(
+        f"""
+[session]
+name = "{name}"
+trials_per_condition = {n}
+concurrency = {concurrency}
+quality = "fast"
+
+[[backbones]]
+name = "syn"
+backend = "synthetic"
+profile = "weak"
+latency_s_per_token = {latency}
+
+[[conditions]]
+name = "P21_a"
+library = "none"
+
+[[conditions]]
+name = "curated9"
+library = "curated9"
+"""
+    )
+    return path
+
+
+def autocapx(*args: str, sessions: Path) -> subprocess.Popen:
+    env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine", *args, "--sessions-dir", str(sessions), "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def done_rows(db: Path) -> dict[str, tuple]:
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        rows = conn.execute(
+            "SELECT trial_key, run_id, final_success, any_success, reward, n_blocks, regenerations, "
+            "end_reason, prompt_tokens, completion_tokens, finished_at FROM trials WHERE status = 'done'"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {r[0]: r[1:] for r in rows}

@@ -196,3 +196,22 @@ def test_a_reader_stays_consistent_while_the_writer_runs(tmp_path: Path) -> None
         checks += 1
         time.sleep(0.2)
     assert proc.returncode == 0 and reader.progress()["done"] == 6
+
+
+def test_a_dead_api_halts_the_sweep_and_counts_nothing(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    config = tmp_path / "dead.toml"
+    config.write_text(
+        "[session]\ntrials_per_condition = 8\nconcurrency = 1\nquality = 'fast'\n"
+        "[[backbones]]\nname = 'dead'\nbackend = 'openai'\nmodel = 'm'\n"
+        "base_url = 'http://127.0.0.1:9/v1'\nmax_retries = 0\ntimeout_s = 2\n"
+        "[[conditions]]\nname = 'P21_a'\n"
+    )
+    sessions = tmp_path / "sessions"
+    assert main(["run", str(config), "--sessions-dir", str(sessions)]) == 3
+    out = capsys.readouterr().out
+    assert "sweep halted: 5 trials in a row failed" in out and "cannot reach" in out
+    db = next(sessions.glob("*/session.db"))
+    assert done_rows(db) == {}
+    statuses = [t["status"] for t in SessionReader(db).trials()]
+    assert statuses == ["error"] * 5

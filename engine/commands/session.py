@@ -98,6 +98,11 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"session {directory.name}{label}: {config.total_trials} trials", flush=True)
     status = asyncio.run(execute_session(directory, config, quiet=args.quiet))
+    return _exit_code(status)
+
+
+def _exit_code(status: str) -> int:
+    """0 finished; 3 stopped or incomplete (resume continues it)."""
     return 0 if status == "finished" else 3
 
 
@@ -117,7 +122,7 @@ def _resume(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"resuming session {directory.name}", flush=True)
     status = asyncio.run(execute_session(directory, config, quiet=args.quiet))
-    return 0 if status == "finished" else 3
+    return _exit_code(status)
 
 
 def _sessions(args: argparse.Namespace) -> int:

@@ -215,6 +215,17 @@ class SessionWriter:
                 ),
             )
 
+    def fail_run(self, run_id: int, record: TrialRecord) -> None:
+        """A trial cut short by infrastructure (dead API, sandbox failure): kept, never counted,
+        run again on resume."""
+        self.flush()
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(
+                "UPDATE trials SET status = 'error', end_reason = ?, error = ?, n_blocks = ?, "
+                "finished_at = ? WHERE run_id = ?",
+                (record.end_reason, record.error, record.n_blocks, time.time(), run_id),
+            )
+
     def abandon_run(self, run_id: int, reason: str) -> None:
         with sqlite_errors(self.path), self.conn:
             self.conn.execute(

@@ -27,8 +27,16 @@ class HeadlessProgress:
     def __call__(self, plan: TrialPlan, record: TrialRecord | None, what: str) -> None:
         if what == "started":
             self.running += 1
-        elif what in ("done", "abandoned"):
+        elif what in ("done", "abandoned", "error"):
             self.running -= 1
+        if what == "error" and record is not None and not self.quiet:
+            if self.tty:
+                self.stream.write("\n")
+            print(
+                f"{plan.key}: ERROR {record.error} (not counted; runs again on resume)",
+                file=self.stream,
+                flush=True,
+            )
         if what == "done" and record is not None:
             self.done += 1
             self.successes += record.final_success
@@ -59,9 +67,11 @@ class HeadlessProgress:
         self.stream.write(f"\r[{bar}]{text}"[:width])
         self.stream.flush()
 
-    def close(self, status: str) -> None:
+    def close(self, status: str, reason: str = "") -> None:
         if self.tty and not self.quiet:
             self.stream.write("\n")
+        if reason:
+            print(f"sweep halted: {reason}", file=self.stream, flush=True)
         if not self.quiet:
             print(
                 f"sweep {status}: {self.done}/{self.total} trials done, {self.successes} succeeded "

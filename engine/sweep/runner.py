@@ -25,6 +25,9 @@ from engine.trial.loop import LibrarySnapshot, TrialSpec, run_trial
 from engine.trial.records import Price, TrialRecord
 
 COMMAND_POLL_S = 0.25
+MAX_CONSECUTIVE_ERRORS = 5
+"""Infrastructure failures in a row (dead API, broken sandbox) after which the sweep stops."""
+INFRA_END_REASONS = ("llm_error", "sandbox_error")
 
 LibraryProvider = Callable[[str], LibrarySnapshot]
 CommandHandler = Callable[[dict], str]
@@ -37,6 +40,9 @@ class RunnerState:
     stopping: bool = False
     running: int = 0
     completed: int = 0
+    errors: int = 0
+    consecutive_errors: int = 0
+    stop_reason: str = ""
 
 
 class SweepRunner:
@@ -170,6 +176,21 @@ class SweepRunner:
             if self.on_progress:
                 self.on_progress(plan, None, "abandoned")
             raise
+        if record.end_reason in INFRA_END_REASONS:
+            self.writer.fail_run(run_id, record)
+            self.state.errors += 1
+            self.state.consecutive_errors += 1
+            if self.on_progress:
+                self.on_progress(plan, record, "error")
+            if self.state.consecutive_errors >= MAX_CONSECUTIVE_ERRORS and not self.state.stopping:
+                self.state.stop_reason = (
+                    f"{MAX_CONSECUTIVE_ERRORS} trials in a row failed for reasons outside the "
+                    f"trial; the last: {record.error}"
+                )
+                self.writer.event("sweep_halted", None, None, {"reason": self.state.stop_reason})
+                self.stop()
+            return
+        self.state.consecutive_errors = 0
         self.writer.finish_run(run_id, record)
         self.state.completed += 1
         if self.on_progress:
@@ -212,7 +233,12 @@ class SweepRunner:
                 await poller
             for command in self.writer.pending_commands():  # answer what came in at the end
                 self.writer.consume_command(command["id"], self.handle_command(command))
-        status = "stopped" if self.state.stopping else "finished"
+        if self.state.stopping:
+            status = "stopped"
+        elif self.state.errors:
+            status = "incomplete"  # errored trials run again on resume
+        else:
+            status = "finished"
         self.writer.set_status(status)
         self.writer.event(
             "sweep_ended", None, None, {"status": status, "wall_s": round(time.monotonic() - t0, 2)}

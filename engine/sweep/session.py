@@ -184,7 +184,7 @@ async def execute_session(directory: Path, config: SweepConfig, *, quiet: bool =
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     with contextlib.suppress(NotImplementedError, RuntimeError):
                         loop.remove_signal_handler(sig)
-            progress.close(status)
+            progress.close(status, runner.state.stop_reason)
             return status
         finally:
             writer.close()

@@ -72,6 +72,14 @@ async def _ask(
     reply: LLMReply | None = None
     async for item in backend.stream(msgs, images=images):
         if isinstance(item, TextDelta):
+            if getattr(item, "restart", False):  # the stream broke and is being re-asked
+                coalescer.flush()
+                sink(
+                    ev.TrialEvent(
+                        ev.LLM_DELTA, trial_id, {"block": block, "text": "", "restart": True}
+                    )
+                )
+                continue
             coalescer.add(item.text)
         else:
             reply = item

@@ -20,10 +20,11 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Register]:
-    from engine.commands import api_docs, session, sim, stats, trial
+    from engine.commands import api_docs, session, sim, skills, stats, trial
 
     return [
         session.register,
+        skills.register,
         trial.register,
         sim.register,
         api_docs.register,

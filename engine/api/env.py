@@ -40,6 +40,7 @@ class TrialEnv:
         self.api = RobotAPI(self.sim, PerceptionNoise(**config.noise), status_listener)
         self.namespace: dict[str, Any] = {"np": np, "numpy": np, "math": math}
         self.namespace.update(self.api.functions())
+        self.api_names = tuple(self.api.functions())
 
     def reset(self, seed: int) -> None:
         """Start a new episode in the same scene (cheaper than building a new environment)."""

@@ -115,6 +115,14 @@ def _resume(args: argparse.Namespace) -> int:
     root = sessions_root(args.sessions_dir)
     directory = find_session(root, args.session).parent
     config = config_for_resume(directory, args.force, args.config)
+    from engine.sweep.session import stored_config
+
+    rounds = stored_config(directory)[1]["rounds"]
+    if rounds > 1 and not args.detach:
+        from engine.sweep.evolve import run_rounds
+
+        reports = run_rounds(config, directory, rounds, quiet=args.quiet)
+        return 0 if reports and reports[-1].status == "finished" else 3
     if args.detach:
         _detach(directory, root)
         print(directory.name)

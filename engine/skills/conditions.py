@@ -1,32 +1,109 @@
-"""Library conditions of a sweep: which library each condition's trials run with."""
+"""The study's library conditions, each built from one candidate pool, and the sweep's provider.
+
+| condition  | library                                                                    |
+|------------|----------------------------------------------------------------------------|
+| P21_a      | none: the base API only (the reference point)                              |
+| C1         | every candidate that passed the gates, no dedup                            |
+| C2         | C1 minus its lowest-quality skills (quality < quality_min)                 |
+| C3v2       | C2 + structural-hash dedup (survivor rule configurable)                    |
+| manual_k   | C2 sorted by quality, the top k                                            |
+| empty_ns   | C1's signatures and docstrings with ``pass`` bodies                        |
+| curated9   | CaP-X's hand-curated nine helpers                                          |
+
+Approved skills are forced into every mined condition, vetoed ones out of all of them.
+A library holds one function per name (the best-quality variant).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 
 from engine.errors import UserError
-from engine.skills.library import builtin_library
-from engine.sweep.config import SweepConfig
-from engine.trial.loop import LibrarySnapshot
+from engine.skills import quality as q
+from engine.skills.gates import GateResult, passed
+from engine.skills.mining import Candidate
 
-BUILTIN = ("none", "curated9")
+ALIASES = {
+    "none": "P21_a",
+    "P21_a": "P21_a",
+    "curated9": "curated9",
+    "C1": "C1",
+    "all_gated": "C1",
+    "C2": "C2",
+    "quality_gated": "C2",
+    "C3v2": "C3v2",
+    "structural_dedup": "C3v2",
+    "manual_k": "manual_k",
+    "top_k": "manual_k",
+    "empty_ns": "empty_ns",
+}
+MINED = ("C1", "C2", "C3v2", "manual_k", "empty_ns")
 
 
-def library_provider(config: SweepConfig, directory: Path) -> Callable[[str], LibrarySnapshot]:
-    """condition name -> the library snapshot its next trial runs with."""
-    specs = {c.name: c for c in config.conditions}
-    cache: dict[str, LibrarySnapshot] = {}
+def canonical(library: str) -> str:
+    try:
+        return ALIASES[library]
+    except KeyError:
+        raise UserError(
+            f"unknown library {library!r} (known: {', '.join(sorted(ALIASES))})"
+        ) from None
 
-    def provide(condition: str) -> LibrarySnapshot:
-        spec = specs[condition]
-        if spec.library not in BUILTIN:
-            raise UserError(
-                f"condition {condition!r}: library {spec.library!r} needs a mined skill pool "
-                "(run `autocapx evolve`)"
-            )
-        if condition not in cache:
-            cache[condition] = builtin_library(spec.library)
-        return cache[condition]
 
-    return provide
+@dataclass(frozen=True)
+class Skill:
+    """A library entry: what the prompt shows and what is executed into the namespace."""
+
+    id: str
+    name: str
+    signature: str
+    docstring: str
+    source: str
+    calls: tuple[str, ...] = ()
+
+
+def skill_of(c: Candidate) -> Skill:
+    return Skill(c.id, c.name, c.info.signature, c.info.docstring, c.info.source, c.info.calls)
+
+
+def empty_bodied(s: Skill) -> Skill:
+    doc = s.docstring.replace('"""', "'''")
+    source = f'def {s.name}{s.signature}:\n    """{doc}"""\n    pass\n'
+    return Skill("empty-" + s.id, s.name, s.signature, s.docstring, source, ())
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    quality_min: float = 0.6
+    k: int = 10
+    survivor_rule: str = "first_seen"
+
+
+def build(
+    condition: str,
+    candidates: list[Candidate],
+    gate_results: dict[str, list[GateResult]],
+    options: BuildOptions = BuildOptions(),
+    forced_in: frozenset[str] = frozenset(),
+    forced_out: frozenset[str] = frozenset(),
+) -> list[Skill]:
+    """The skills of ``condition`` (a pure function of the pool, its gate results and overrides)."""
+    name = canonical(condition)
+    if name in ("P21_a", "curated9"):
+        return []
+    gated = [c for c in candidates if passed(gate_results.get(c.id, [])) and c.id not in forced_out]
+    if name == "C1" or name == "empty_ns":
+        chosen = gated
+    else:
+        c2 = [c for c in gated if q.quality(c) >= options.quality_min]
+        if name == "C2":
+            chosen = c2
+        elif name == "C3v2":
+            chosen = q.dedup_structural(c2, options.survivor_rule)
+        else:
+            chosen = q.top_k(c2, options.k)
+    chosen = chosen + [c for c in candidates if c.id in forced_in and c not in chosen]
+    chosen = [c for c in q.unique_names(chosen) if c.id not in forced_out]
+    skills = [skill_of(c) for c in sorted(chosen, key=lambda c: (-q.quality(c), c.name))]
+    if name == "empty_ns":
+        skills = [empty_bodied(s) for s in skills]
+    return skills

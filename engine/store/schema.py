@@ -160,6 +160,11 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX commands_pending ON commands(consumed_at)",
     ],
+    # 2: approve/veto overrides live beside the gate-derived status
+    [
+        "ALTER TABLE skills ADD COLUMN override TEXT",
+        "CREATE INDEX skills_status ON skills(status)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -67,11 +67,28 @@ class ConditionConfig:
 
 
 @dataclass
+class SkillsConfig:
+    """``[skills]``: where candidates come from, gate thresholds, how conditions are built."""
+
+    pool: str = "self"
+    """"self": this session's own trials; or the id of another session to mine."""
+    mine_every: int = 10
+    """Re-mine after this many completed trials (0: only when a sweep or round starts)."""
+    min_occurrences: int = 2
+    min_success_rate: float = 0.5
+    max_magic_constants: int = 2
+    min_lines: int = 3
+    quality_min: float = 0.6
+    survivor_rule: str = "first_seen"
+    seeding: str = "namespace"
+
+
+@dataclass
 class SweepConfig:
     session: SessionConfig = field(default_factory=SessionConfig)
     backbones: list[BackboneConfig] = field(default_factory=list)
     conditions: list[ConditionConfig] = field(default_factory=list)
-    skills: dict = field(default_factory=dict)
+    skills: SkillsConfig = field(default_factory=SkillsConfig)
     source: str = ""
 
     def to_dict(self) -> dict:
@@ -97,6 +114,8 @@ _CHOICES = {
     "session.feedback": ("text", "vision", "vdm"),
     "backbones.backend": ("synthetic", "openai", "replay"),
     "backbones.profile": ("strong", "weak"),
+    "skills.survivor_rule": ("first_seen", "docstring_success_name"),
+    "skills.seeding": ("namespace", "isolated"),
 }
 _POSITIVE = {
     "session.trials_per_condition",
@@ -116,6 +135,12 @@ _NON_NEGATIVE = {
     "backbones.max_retries",
     "backbones.temperature",
     "conditions.k",
+    "skills.mine_every",
+    "skills.min_occurrences",
+    "skills.max_magic_constants",
+    "skills.min_lines",
+    "skills.min_success_rate",
+    "skills.quality_min",
 }
 
 
@@ -184,9 +209,17 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
         if not c.name:
             raise _fail(path, f"conditions[{i}].name", "required")
     _unique([c.name for c in conditions], "conditions", path)
-    skills = raw.get("skills", {})
-    if not isinstance(skills, dict):
-        raise _fail(path, "skills", "must be a table")
+    skills = _build(SkillsConfig, raw.get("skills", {}), "skills", "skills", path)
+    from engine.skills.conditions import ALIASES
+
+    for i, c in enumerate(conditions):
+        if c.library not in ALIASES:
+            known = ", ".join(sorted(ALIASES))
+            raise _fail(
+                path, f"conditions[{i}].library", f"unknown library {c.library!r} (known: {known})"
+            )
+        if c.library in ("manual_k", "top_k") and c.k <= 0:
+            raise _fail(path, f"conditions[{i}].k", "manual_k needs k > 0")
     return SweepConfig(session, backbones, conditions, skills, text)
 
 

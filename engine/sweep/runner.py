@@ -57,6 +57,7 @@ class SweepRunner:
         on_progress: ProgressCallback | None = None,
         skill_commands: CommandHandler | None = None,
         backend_factory: Callable[[BackboneConfig, int], Backend] | None = None,
+        after_trial: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
@@ -64,6 +65,7 @@ class SweepRunner:
         self.on_progress = on_progress
         self.skill_commands = skill_commands
         self.backend_factory = backend_factory or _default_backend
+        self.after_trial = after_trial
         self.state = RunnerState()
         self._backbones = {b.name: b for b in config.backbones}
         self._shared: dict[str, Backend] = {}
@@ -195,6 +197,8 @@ class SweepRunner:
         self.state.completed += 1
         if self.on_progress:
             self.on_progress(plan, record, "done")
+        if self.after_trial is not None:
+            self.after_trial()
 
     async def _guarded(self, plan: TrialPlan) -> None:
         try:

@@ -61,7 +61,9 @@ def runner_lock(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def create_session(config: SweepConfig, root: Path, config_path: Path | None = None) -> Path:
+def create_session(
+    config: SweepConfig, root: Path, config_path: Path | None = None, rounds: int = 1
+) -> Path:
     """A new session directory and database for ``config``; returns the directory."""
     root.mkdir(parents=True, exist_ok=True)
     for _ in range(20):
@@ -79,6 +81,7 @@ def create_session(config: SweepConfig, root: Path, config_path: Path | None = N
         snapshot = config.to_dict()
         snapshot["_source"] = config.source
         snapshot["_path"] = str(config_path.resolve()) if config_path else ""
+        snapshot["_rounds"] = rounds
         writer.create_session(
             directory.name,
             task=config.session.task,
@@ -86,7 +89,7 @@ def create_session(config: SweepConfig, root: Path, config_path: Path | None = N
             config_hash=config.digest(),
             code_version=code_version(),
             synthetic=config.synthetic_only,
-            total_trials=config.total_trials,
+            total_trials=config.total_trials * rounds,
         )
     finally:
         writer.close()
@@ -104,7 +107,12 @@ def stored_config(directory: Path) -> tuple[SweepConfig, dict]:
         raise UserError(f"session {directory.name} was never initialised")
     snapshot = json.loads(row[0])
     config = parse_config(snapshot["_source"], f"{directory.name}/config.toml")
-    return config, {"config_hash": row[1], "status": row[2], "path": snapshot.get("_path", "")}
+    return config, {
+        "config_hash": row[1],
+        "status": row[2],
+        "path": snapshot.get("_path", ""),
+        "rounds": int(snapshot.get("_rounds", 1)),
+    }
 
 
 def config_for_resume(directory: Path, force: bool, new_path: Path | None = None) -> SweepConfig:
@@ -151,12 +159,14 @@ def lock_is_free(directory: Path) -> bool:
         os.close(fd)
 
 
-async def execute_session(directory: Path, config: SweepConfig, *, quiet: bool = False) -> str:
-    """Run (or resume) a session to its end under the runner lock; returns the final status."""
+async def execute_session(
+    directory: Path, config: SweepConfig, *, quiet: bool = False, round_: int = 0
+) -> str:
+    """Run (or resume) a session (one round of it) under the runner lock; returns the final status."""
     import asyncio
     import signal
 
-    from engine.skills.conditions import library_provider
+    from engine.skills.manager import SkillManager
     from engine.sweep.plan import plan_trials
     from engine.sweep.progress import HeadlessProgress
     from engine.sweep.runner import SweepRunner
@@ -168,11 +178,24 @@ async def execute_session(directory: Path, config: SweepConfig, *, quiet: bool =
             abandoned = writer.abandon_running()
             if abandoned:
                 writer.event("runs_abandoned", None, None, {"trial_keys": abandoned})
-            plans = plan_trials(config)
-            done = len(writer.done_keys())
+            plans = plan_trials(config, round_)
+            manager = SkillManager(
+                config,
+                writer.conn,
+                emit=lambda kind, data: writer.event(kind, None, None, data),
+                sessions_root=directory.parent,
+            )
+            manager.round = round_
+            manager.refresh()
+            done = len(writer.done_keys() & {p.key for p in plans})
             progress = HeadlessProgress(len(plans), done, quiet=quiet)
             runner = SweepRunner(
-                config, writer, library_provider(config, directory), on_progress=progress
+                config,
+                writer,
+                manager.library_for,
+                on_progress=progress,
+                skill_commands=manager.handle,
+                after_trial=manager.trial_finished,
             )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -9,7 +9,7 @@ from engine.sandbox.worker import SandboxWorker
 from engine.trial import events as ev
 
 if TYPE_CHECKING:
-    from engine.trial.loop import TrialSpec
+    from engine.trial.loop import LibrarySnapshot, TrialSpec
 
 ENV_FACTORY = "engine.api.env:build_env"
 
@@ -46,10 +46,16 @@ class SandboxExecutor:
         )
         self.sink: ev.EventSink = ev.discard
 
-    async def start(self, seed_code: str = "", sink: ev.EventSink = ev.discard) -> dict:
-        """Start the worker (executing library skills into its namespace); the initial snapshot."""
+    async def start(
+        self, library: LibrarySnapshot | None = None, sink: ev.EventSink = ev.discard
+    ) -> dict:
+        """Start the worker (seeding the library's skills into its namespace); the initial snapshot."""
         self.sink = sink
-        self.worker.seed_code = seed_code
+        if library is not None:
+            if library.seeding == "isolated":
+                self.worker.seed_parts = list(library.parts)
+            else:
+                self.worker.seed_code = library.source
         reply = await self.worker.start()
         return reply.get("summary", {})
 

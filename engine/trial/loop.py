@@ -37,6 +37,12 @@ class LibrarySnapshot:
     version: str = ""
     docs: str = ""
     source: str = ""
+    seeding: str = "namespace"
+    """"namespace": ``source`` executed into the trial namespace together; "isolated": each of
+    ``parts`` executed on its own and only its functions injected."""
+    parts: tuple[str, ...] = ()
+    skills: tuple[tuple[str, str], ...] = ()
+    """(skill id, name) of each skill, for usage analytics."""
 
 
 @dataclass
@@ -157,7 +163,7 @@ async def run_trial(
     want_frames = spec.feedback in ("vision", "vdm")
     # The worker (scene build, GL context, library seeding) starts while the LLM writes the
     # first block, so its start-up cost hides behind the model's latency.
-    starting = asyncio.create_task(executor.start(seed_code=spec.library.source, sink=sink))
+    starting = asyncio.create_task(executor.start(library=spec.library, sink=sink))
     state: dict | None = None
     try:
         user, images = first, None

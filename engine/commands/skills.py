@@ -1,0 +1,177 @@
+"""``autocapx evolve`` and ``autocapx skills list|show|approve|veto``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser("evolve", help="rounds of run -> mine -> gate -> build library")
+    ev.add_argument("config", type=Path)
+    ev.add_argument("--rounds", type=int, default=2)
+    ev.add_argument("--quiet", action="store_true")
+    ev.add_argument("--sessions-dir", type=Path, default=None)
+    ev.set_defaults(handler=_evolve)
+
+    sk = sub.add_parser("skills", help="list, show, approve or veto a session's skills")
+    sk_sub = sk.add_subparsers(dest="skills_command", metavar="SUBCOMMAND", required=True)
+    ls = sk_sub.add_parser("list", help="candidates with status, quality and gate reasons")
+    ls.add_argument("session")
+    ls.add_argument("--status", choices=("promoted", "rejected", "all"), default="all")
+    ls.add_argument("--json", action="store_true")
+    show = sk_sub.add_parser("show", help="one skill: source, gates, provenance, decisions")
+    show.add_argument("session")
+    show.add_argument("skill", help="skill id or name")
+    for action in ("approve", "veto"):
+        p = sk_sub.add_parser(
+            action, help=f"{action} a skill (force it {'in' if action == 'approve' else 'out'})"
+        )
+        p.add_argument("session")
+        p.add_argument("skill", help="skill id or name")
+        p.add_argument("--reason", required=True, help="why (kept in the audit log)")
+        p.add_argument("--who", default=None, help="who decides (default: $USER)")
+        p.set_defaults(action=action)
+    for p in (ls, show, *[sk_sub.choices[a] for a in ("approve", "veto")]):
+        p.add_argument("--sessions-dir", type=Path, default=None)
+    sk.set_defaults(handler=_skills)
+
+
+def _evolve(args: argparse.Namespace) -> int:
+    from engine.errors import UserError
+    from engine.store.sessions import sessions_root
+    from engine.sweep.config import load_config
+    from engine.sweep.evolve import run_rounds
+    from engine.sweep.session import create_session
+
+    if args.rounds < 1:
+        raise UserError("--rounds must be at least 1")
+    config = load_config(args.config)
+    directory = create_session(
+        config, sessions_root(args.sessions_dir), args.config, rounds=args.rounds
+    )
+    if not args.quiet:
+        print(
+            f"session {directory.name}: up to {args.rounds} rounds of {config.total_trials} trials",
+            flush=True,
+        )
+    reports = run_rounds(config, directory, args.rounds, quiet=args.quiet)
+    if reports and reports[-1].saturated and not args.quiet:
+        print(f"saturated after round {reports[-1].round}: stopping early")
+    return 0 if reports and reports[-1].status == "finished" else 3
+
+
+def _skills(args: argparse.Namespace) -> int:
+    from engine.store.reader import SessionReader
+    from engine.store.sessions import find_session, sessions_root
+
+    path = find_session(sessions_root(args.sessions_dir), args.session)
+    if args.skills_command in ("approve", "veto"):
+        return _decide(args, path)
+    reader = SessionReader(path)
+    try:
+        if args.skills_command == "list":
+            return _list(reader, args)
+        return _show(reader, args.skill)
+    finally:
+        reader.close()
+
+
+def _list(reader, args) -> int:
+    sql = "SELECT id, name, status, override, occurrences, success_rate, quality FROM skills"
+    if args.status != "all":
+        sql += f" WHERE status = '{args.status}'"
+    rows = reader._rows(sql + " ORDER BY status DESC, quality DESC, name")
+    reasons = {}
+    for g in reader._rows(
+        "SELECT skill_id, gate, reason FROM gate_results WHERE passed = 0 ORDER BY id"
+    ):
+        reasons.setdefault(g["skill_id"], []).append(f"{g['gate']}: {g['reason']}")
+    if args.json:
+        for r in rows:
+            r["failed_gates"] = reasons.get(r["id"], [])
+            print(json.dumps(r))
+        return 0
+    if not rows:
+        print("no skills mined yet")
+        return 0
+    print(
+        f"{'ID':12} {'NAME':28} {'STATUS':9} {'OVERRIDE':9} {'TRIALS':>6} {'SUCC':>5} {'QUAL':>5}  FIRST FAILED GATE"
+    )
+    for r in rows:
+        first = reasons.get(r["id"], [""])[0]
+        print(
+            f"{r['id']:12} {r['name'][:28]:28} {r['status']:9} {r['override'] or '-':9} "
+            f"{r['occurrences']:>6} {r['success_rate']:>5.2f} {r['quality']:>5.2f}  {first}"
+        )
+    return 0
+
+
+def _show(reader, ref: str) -> int:
+    from engine.errors import UserError
+
+    rows = reader._rows(
+        "SELECT * FROM skills WHERE id = ? OR name = ? ORDER BY quality DESC", (ref, ref)
+    )
+    if not rows:
+        raise UserError(f"no skill {ref!r} in this session")
+    s = rows[0]
+    print(
+        f"{s['name']} ({s['id']}) · {s['status']}{' · ' + s['override'] if s['override'] else ''}"
+    )
+    print(
+        f"appeared in {s['occurrences']} trials · success {s['success_rate']:.0%} · quality {s['quality']:.2f}"
+    )
+    print("gates:")
+    for g in reader._rows(
+        "SELECT gate, passed, reason FROM gate_results WHERE skill_id = ? ORDER BY id", (s["id"],)
+    ):
+        print(f"  {'PASS' if g['passed'] else 'FAIL'} {g['gate']:12} {g['reason']}")
+    for d in reader._rows("SELECT * FROM decisions WHERE skill_id = ? ORDER BY id", (s["id"],)):
+        print(f"decision: {d['action']} by {d['who']} at {time.ctime(d['at'])}: {d['reason']}")
+    print("source:")
+    print(s["source"])
+    return 0
+
+
+def _decide(args, path: Path) -> int:
+    """Through the runner if one holds the session; otherwise applied here under its lock."""
+    from engine.store.reader import SessionReader
+    from engine.sweep.session import lock_is_free, runner_lock, stored_config
+
+    who = args.who or os.environ.get("USER") or "cli"
+    command = {
+        "action": args.action,
+        "args": {"skill": args.skill, "reason": args.reason},
+        "who": who,
+    }
+    directory = path.parent
+    if lock_is_free(directory):
+        from engine.skills.manager import open_manager
+
+        config, _ = stored_config(directory)
+        with runner_lock(directory):
+            manager, conn = open_manager(config, directory)
+            try:
+                manager.refresh()
+                result = manager.handle(command)
+            finally:
+                conn.close()
+        print(result)
+        return 0 if not result.startswith("rejected") else 2
+    reader = SessionReader(path)
+    try:
+        command_id = reader.send_command(args.action, command["args"], who=who)
+        for _ in range(100):
+            row = reader.command(command_id)
+            if row and row["consumed_at"]:
+                print(row["result"])
+                return 0 if not str(row["result"]).startswith("rejected") else 2
+            time.sleep(0.1)
+    finally:
+        reader.close()
+    print(f"queued as command {command_id}; the runner will apply it shortly")
+    return 0

@@ -1,0 +1,178 @@
+"""End to end on the synthetic coder: evolve rounds, mined skills in later prompts and called,
+gate reasons for every rejection, and approve/veto taking effect in the next trial."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.skills.usage import usage
+from engine.store.reader import SessionReader
+from engine.sweep.config import load_config
+from engine.sweep.session import create_session, execute_session
+
+EVOLVE = """
+[session]
+name = "evo"
+trials_per_condition = 6
+concurrency = 2
+quality = "fast"
+
+[[backbones]]
+name = "syn"
+backend = "synthetic"
+profile = "strong"
+
+[[conditions]]
+name = "P21_a"
+library = "none"
+
+[[conditions]]
+name = "C2"
+library = "C2"
+
+[skills]
+min_occurrences = 2
+quality_min = 0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def evolved(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("evolve")
+    config = tmp / "evolve.toml"
+    config.write_text(EVOLVE)
+    assert (
+        main(["evolve", str(config), "--rounds", "2", "--sessions-dir", str(tmp / "s"), "--quiet"])
+        == 0
+    )
+    return next((tmp / "s").glob("*/session.db"))
+
+
+def test_two_rounds_build_a_library_that_later_trials_see_and_call(evolved: Path) -> None:
+    conn = sqlite3.connect(evolved)
+    rounds = conn.execute(
+        "SELECT round, condition, library_version, COUNT(*) FROM trials WHERE status = 'done' GROUP BY 1, 2"
+    ).fetchall()
+    by = {(r, c): (v, n) for r, c, v, n in rounds}
+    assert by[(0, "C2")][0] == "none", "round 0 has nothing mined yet"
+    assert by[(1, "C2")][0].startswith("C2-") and by[(1, "C2")][1] == 6
+    assert by[(1, "P21_a")][0] == "none"
+    skills = json.loads(
+        conn.execute(
+            "SELECT skill_ids_json FROM library_versions WHERE version = ?", (by[(1, "C2")][0],)
+        ).fetchone()[0]
+    )
+    names = [s["name"] for s in skills]
+    assert names
+    prompt = conn.execute(
+        "SELECT b.prompt FROM blocks b JOIN trials t ON t.run_id = b.run_id "
+        "WHERE t.round = 1 AND t.condition = 'C2' AND b.idx = 0 LIMIT 1"
+    ).fetchone()[0]
+    for name in names:
+        assert f"\n{name}(" in prompt and "  Doc:" in prompt
+    report = usage(conn)
+    assert report.total_calls > 0, "promoted skills are called by later trials"
+    called = [r for r in report.rows() if r["calls"]]
+    assert called and all(r["skill"] in names for r in called)
+
+
+def test_every_rejected_candidate_has_its_reasons(evolved: Path) -> None:
+    conn = sqlite3.connect(evolved)
+    rejected = conn.execute("SELECT id FROM skills WHERE status = 'rejected'").fetchall()
+    assert rejected
+    for (skill_id,) in rejected:
+        reasons = conn.execute(
+            "SELECT gate, reason FROM gate_results WHERE skill_id = ? AND passed = 0", (skill_id,)
+        ).fetchall()
+        assert reasons and all(reason for _, reason in reasons)
+    promoted = conn.execute("SELECT COUNT(*) FROM skills WHERE status = 'promoted'").fetchone()[0]
+    assert promoted > 0
+
+
+def test_skills_cli_lists_shows_and_audits_decisions(evolved: Path, capsys) -> None:
+    root = str(evolved.parent.parent)
+    session = evolved.parent.name
+    assert main(["skills", "list", session, "--sessions-dir", root, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    promoted = [r for r in rows if r["status"] == "promoted"]
+    assert all(r["failed_gates"] for r in rows if r["status"] == "rejected")
+    target = promoted[0]
+    assert (
+        main(
+            [
+                "skills",
+                "veto",
+                session,
+                target["id"],
+                "--reason",
+                "too clever",
+                "--who",
+                "ana",
+                "--sessions-dir",
+                root,
+            ]
+        )
+        == 0
+    )
+    assert f"vetoed {target['name']}" in capsys.readouterr().out
+    assert main(["skills", "show", session, target["id"], "--sessions-dir", root]) == 0
+    shown = capsys.readouterr().out
+    assert "vetoed" in shown and "decision: veto by ana" in shown and "too clever" in shown
+    assert (
+        main(
+            ["skills", "approve", session, "no_such_skill", "--reason", "x", "--sessions-dir", root]
+        )
+        == 2
+    )
+
+
+async def test_a_veto_sent_while_running_changes_the_next_trials_library(
+    evolved: Path, tmp_path: Path
+) -> None:
+    config_path = tmp_path / "pool.toml"
+    config_path.write_text(
+        EVOLVE.replace("trials_per_condition = 6", "trials_per_condition = 4")
+        .replace("concurrency = 2", "concurrency = 1")
+        .replace('[[conditions]]\nname = "P21_a"\nlibrary = "none"\n', "")
+        + f'pool = "{evolved.parent.name}"\nmine_every = 0\n'
+    )
+    config = load_config(config_path)
+    directory = create_session(config, evolved.parent.parent)
+    reader = SessionReader(directory / "session.db")
+    task = asyncio.create_task(execute_session(directory, config, quiet=True))
+    while not reader.trials():
+        await asyncio.sleep(0.1)
+    first_version = reader.trials()[0]["library_version"]
+    library = json.loads(
+        reader._rows(
+            "SELECT skill_ids_json FROM library_versions WHERE version = ?", (first_version,)
+        )[0]["skill_ids_json"]
+    )
+    victim = library[0]
+    command = reader.send_command(
+        "veto", {"skill": victim["id"], "reason": "does not generalise"}, who="bo"
+    )
+    assert await asyncio.wait_for(task, 120) == "finished"
+    result = reader.command(command)["result"]
+    assert result.startswith("vetoed")
+    decision = reader._rows("SELECT who, action, skill_id, reason FROM decisions")[0]
+    assert decision == {
+        "who": "bo",
+        "action": "veto",
+        "skill_id": victim["id"],
+        "reason": "does not generalise",
+    }
+    versions = [t["library_version"] for t in reader.trials()]
+    assert versions[-1] != first_version, "trials after the veto run with a new library version"
+    later = json.loads(
+        reader._rows(
+            "SELECT skill_ids_json FROM library_versions WHERE version = ?", (versions[-1],)
+        )[0]["skill_ids_json"]
+    )
+    assert victim["id"] not in [s["id"] for s in later]

@@ -43,9 +43,9 @@ def test_mining_takes_every_top_level_def_with_provenance() -> None:
     }
 
 
-def _gates(code: str, trials: int = 3, success: bool = True, cfg: GateConfig = GateConfig()):
+def _gates(code: str, trials: int = 3, success: bool = True, cfg: GateConfig | None = None):
     cands = pool(blocks([(K.program(code), success)] * trials))
-    results = run_gates(cands, cfg)
+    results = run_gates(cands, cfg or GateConfig())
     return {c.name: results[c.id] for c in cands}
 
 

@@ -46,7 +46,7 @@ GENERIC_NAMES = frozenset(
 )
 """Whole names that say nothing about what a function does (CaP-X's miner dropped these too)."""
 TRIVIAL_CONSTANTS = frozenset(
-    {0, 1, 2, -1, 0.5, 1.0, 0.0, -1.0, 2.0, 3, 4, 10, 100, 1e-6, 1e-8, 1e-9, 1e-12}
+    {0, 1, 2, -1, 0.5, -1.0, 3, 4, 10, 100, 1e-6, 1e-8, 1e-9, 1e-12}
 )
 
 

@@ -176,3 +176,46 @@ async def test_a_veto_sent_while_running_changes_the_next_trials_library(
         )[0]["skill_ids_json"]
     )
     assert victim["id"] not in [s["id"] for s in later]
+
+
+def test_every_study_condition_builds_and_runs(evolved: Path, tmp_path: Path, capsys) -> None:
+    conditions = "".join(
+        f'\n[[conditions]]\nname = "{name}"\nlibrary = "{lib}"\n' + (f"k = {k}\n" if k else "")
+        for name, lib, k in [
+            ("P21_a", "none", 0),
+            ("C1", "C1", 0),
+            ("C2", "C2", 0),
+            ("C3v2", "C3v2", 0),
+            ("manual_3", "manual_k", 3),
+            ("empty_ns", "empty_ns", 0),
+            ("curated9", "curated9", 0),
+        ]
+    )
+    text = (
+        '[session]\nname = "all"\ntrials_per_condition = 1\nconcurrency = 2\nquality = "fast"\n'
+        '[[backbones]]\nname = "syn"\nbackend = "synthetic"\n'
+        + conditions
+        + f'\n[skills]\npool = "{evolved.parent.name}"\nmine_every = 0\nmin_occurrences = 2\nquality_min = 0.5\n'
+    )
+    config = tmp_path / "all.toml"
+    config.write_text(text)
+    root = str(evolved.parent.parent)
+    assert main(["run", str(config), "--sessions-dir", root, "--quiet"]) == 0
+    db = max(Path(root).glob("*/session.db"), key=lambda p: p.stat().st_mtime)
+    conn = sqlite3.connect(db)
+    versions = dict(conn.execute("SELECT condition, library_version FROM trials WHERE status = 'done'").fetchall())
+    assert set(versions) == {"P21_a", "C1", "C2", "C3v2", "manual_3", "empty_ns", "curated9"}
+    assert versions["P21_a"] == "none" and versions["curated9"].startswith("curated9-")
+    sizes = {
+        c: len(json.loads(r[0]))
+        for c, r in ((c, conn.execute("SELECT skill_ids_json FROM library_versions WHERE version = ?", (v,)).fetchone()) for c, v in versions.items())
+        if r is not None
+    }
+    assert sizes["C2"] <= sizes["C1"] and sizes["C3v2"] <= sizes["C2"] and sizes["manual_3"] <= 3
+    assert sizes["empty_ns"] == sizes["C1"]
+    empty_source = conn.execute("SELECT source FROM library_versions WHERE version = ?", (versions["empty_ns"],)).fetchone()[0]
+    assert "    pass" in empty_source
+    capsys.readouterr()
+    assert main(["skills", "usage", evolved.parent.name, "--sessions-dir", root, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["total_calls"] > 0 and 0 < report["top3_share"] <= 1

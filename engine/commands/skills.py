@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = sk_sub.add_parser("show", help="one skill: source, gates, provenance, decisions")
     show.add_argument("session")
     show.add_argument("skill", help="skill id or name")
+    use = sk_sub.add_parser("usage", help="calls per skill, top share, dead skills, rewrites on retry")
+    use.add_argument("session")
+    use.add_argument("--json", action="store_true")
     for action in ("approve", "veto"):
         p = sk_sub.add_parser(
             action, help=f"{action} a skill (force it {'in' if action == 'approve' else 'out'})"
@@ -35,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--reason", required=True, help="why (kept in the audit log)")
         p.add_argument("--who", default=None, help="who decides (default: $USER)")
         p.set_defaults(action=action)
-    for p in (ls, show, *[sk_sub.choices[a] for a in ("approve", "veto")]):
+    for p in (ls, show, use, *[sk_sub.choices[a] for a in ("approve", "veto")]):
         p.add_argument("--sessions-dir", type=Path, default=None)
     sk.set_defaults(handler=_skills)
 
@@ -75,6 +78,8 @@ def _skills(args: argparse.Namespace) -> int:
     try:
         if args.skills_command == "list":
             return _list(reader, args)
+        if args.skills_command == "usage":
+            return _usage(reader, args)
         return _show(reader, args.skill)
     finally:
         reader.close()
@@ -106,6 +111,33 @@ def _list(reader, args) -> int:
         print(
             f"{r['id']:12} {r['name'][:28]:28} {r['status']:9} {r['override'] or '-':9} "
             f"{r['occurrences']:>6} {r['success_rate']:>5.2f} {r['quality']:>5.2f}  {first}"
+        )
+    return 0
+
+
+def _usage(reader, args) -> int:
+    from engine.skills.usage import usage
+
+    report = usage(reader.conn)
+    summary = {
+        "total_calls": report.total_calls,
+        "top1_share": round(report.top_share(1), 4),
+        "top3_share": round(report.top_share(3), 4),
+        "dead": report.dead,
+    }
+    if args.json:
+        print(json.dumps({**summary, "skills": report.rows()}))
+        return 0
+    print(
+        f"{report.total_calls} calls of library skills · top skill {summary['top1_share']:.0%} of calls · "
+        f"top 3 {summary['top3_share']:.0%} · dead: {', '.join(report.dead) or 'none'}"
+    )
+    print(f"{'SKILL':32} {'CALLS':>6} {'SHARE':>6} {'TRIALS':>6} {'SUCCESS':>8} {'REWRITTEN':>9}")
+    for r in report.rows():
+        rate = "-" if r["success_when_called"] is None else f"{r['success_when_called']:.0%}"
+        print(
+            f"{r['skill'][:32]:32} {r['calls']:>6} {r['share']:>6.0%} {r['trials']:>6} {rate:>8} "
+            f"{r['rewritten_on_retry']:>9}{'  dead' if r['dead'] else ''}"
         )
     return 0
 

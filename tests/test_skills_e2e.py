@@ -219,3 +219,27 @@ def test_every_study_condition_builds_and_runs(evolved: Path, tmp_path: Path, ca
     assert main(["skills", "usage", evolved.parent.name, "--sessions-dir", root, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["total_calls"] > 0 and 0 < report["top3_share"] <= 1
+
+
+def test_evolve_stops_at_the_first_round_without_new_candidates(monkeypatch, tmp_path: Path) -> None:
+    """The round loop's control flow, with trials and mining replaced by scripted results."""
+    from engine.sweep import evolve
+    from engine.sweep.config import parse_config
+
+    new_per_round = iter([5, 2, 0, 4])
+    ran: list[int] = []
+
+    async def fake_execute(directory, config, quiet=False, round_=0):
+        ran.append(round_)
+        return "finished"
+
+    def fake_mine(config, directory, round_, known):
+        return evolve.RoundReport(round_, "", 4, 2, 10, next(new_per_round), 3, {"C2": 3})
+
+    monkeypatch.setattr(evolve, "execute_session", fake_execute)
+    monkeypatch.setattr(evolve, "_mine_after", fake_mine)
+    config = parse_config("[[backbones]]\n[[conditions]]\nname = 'C2'\nlibrary = 'C2'\n")
+    reports = evolve.run_rounds(config, tmp_path, rounds=4, quiet=True)
+    assert ran == [0, 1, 2]
+    assert [r.saturated for r in reports] == [False, False, True]
+    assert "SATURATED: no new candidate this round" in reports[-1].line()

@@ -1,10 +1,131 @@
-"""``autocapx stats`` sub-commands (placeholder until the stats module lands)."""
+"""``autocapx stats ci|compare|equiv|n-needed`` and ``autocapx report``.
+
+``--json`` prints one JSON object with stable keys (documented in the README); rates and
+interval bounds are fractions, differences in percentage points are named ``*_pp``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+
+def _count(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(value)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``stats`` command group (filled in by the statistics module)."""
-    return None
+    stats = sub.add_parser(
+        "stats", help="success-rate statistics (Wilson, exact tests, TOST, sample size)"
+    )
+    s = stats.add_subparsers(dest="stats_command", metavar="SUBCOMMAND", required=True)
+
+    ci = s.add_parser("ci", help="Wilson score interval for K successes of N")
+    ci.add_argument("k", type=_count, metavar="K")
+    ci.add_argument("n", type=_count, metavar="N")
+    ci.add_argument("--confidence", type=float, default=0.95)
+    ci.add_argument("--json", action="store_true")
+    ci.set_defaults(handler=_ci)
+
+    cmp_ = s.add_parser("compare", help="arm A against reference arm B")
+    for name in ("k_a", "n_a", "k_b", "n_b"):
+        cmp_.add_argument(name, type=_count, metavar=name.upper())
+    cmp_.add_argument("--json", action="store_true")
+    cmp_.set_defaults(handler=_compare)
+
+    eq = s.add_parser("equiv", help="TOST equivalence of two proportions within a margin")
+    for name in ("k_a", "n_a", "k_b", "n_b"):
+        eq.add_argument(name, type=_count, metavar=name.upper())
+    eq.add_argument(
+        "--margin", type=float, required=True, help="equivalence margin as a fraction, e.g. 0.05"
+    )
+    eq.add_argument("--alpha", type=float, default=0.05)
+    eq.add_argument("--json", action="store_true")
+    eq.set_defaults(handler=_equiv)
+
+    nn = s.add_parser("n-needed", help="trials per arm to separate two rates")
+    nn.add_argument("p_a", type=float, metavar="P_A")
+    nn.add_argument("p_b", type=float, metavar="P_B")
+    nn.add_argument("--power", type=float, default=0.8)
+    nn.add_argument("--alpha", type=float, default=0.05)
+    nn.add_argument("--json", action="store_true")
+    nn.set_defaults(handler=_n_needed)
+
+    rep = sub.add_parser("report", help="study-style report of a session (tables and plots)")
+    rep.add_argument("session")
+    rep.add_argument("--reference", default="P21_a", help="reference condition (default: P21_a)")
+    rep.add_argument("--format", choices=("md", "html", "csv"), default="md")
+    rep.add_argument(
+        "--output", type=Path, default=None, help="directory (default: sessions/<id>/report)"
+    )
+    rep.add_argument("--sessions-dir", type=Path, default=None)
+    rep.set_defaults(handler=_report)
+
+
+def _emit(args: argparse.Namespace, payload: dict, text: str) -> int:
+    print(json.dumps(payload) if args.json else text)
+    return 0
+
+
+def _ci(args: argparse.Namespace) -> int:
+    from engine.stats import wilson
+
+    r = wilson(args.k, args.n, args.confidence)
+    pct = f"{args.confidence:.0%}"
+    return _emit(
+        args,
+        r.to_dict(),
+        f"{r.k}/{r.n} = {r.rate:.1%}  Wilson {pct} interval [{r.low:.1%}, {r.high:.1%}]",
+    )
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from engine.stats import compare
+
+    c = compare(args.k_a, args.n_a, args.k_b, args.n_b)
+    payload = {k: v for k, v in c.to_dict().items()}
+    text = (
+        f"A {c.rate_a:.1%} vs B {c.rate_b:.1%}: {c.diff_pp:+.1f} pp; Newcombe 95% "
+        f"[{100 * c.newcombe_low:+.1f}, {100 * c.newcombe_high:+.1f}] pp\n"
+        f"one-sided exact binomial (A > B's rate) p = {c.binomial_p_one_sided:.4g}; Fisher p = "
+        f"{c.fisher_p_two_sided:.4g} two-sided, {c.fisher_p_one_sided:.4g} one-sided (A > B); "
+        f"Wilson intervals {'overlap' if c.ci_overlap else 'do not overlap'}"
+    )
+    return _emit(args, payload, text)
+
+
+def _equiv(args: argparse.Namespace) -> int:
+    from engine.stats import tost
+
+    e = tost(args.k_a, args.n_a, args.k_b, args.n_b, args.margin, args.alpha)
+    text = (
+        f"difference {100 * e.diff:+.1f} pp, margin ±{100 * e.margin:.1f} pp: TOST p = {e.p_value:.4g} "
+        f"(lower {e.p_lower:.4g}, upper {e.p_upper:.4g}) -> {e.verdict} at alpha {e.alpha}"
+    )
+    return _emit(args, e.to_dict(), text)
+
+
+def _n_needed(args: argparse.Namespace) -> int:
+    from engine.stats import n_needed
+
+    r = n_needed(args.p_a, args.p_b, args.power, args.alpha)
+    text = f"{r.n_per_arm} trials per arm to separate {r.p_a:.0%} from {r.p_b:.0%} (power {r.power}, two-sided alpha {r.alpha})"
+    return _emit(args, r.to_dict(), text)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from engine.stats.report import write_report
+    from engine.store.sessions import find_session, sessions_root
+
+    db = find_session(sessions_root(args.sessions_dir), args.session)
+    out = args.output or db.parent / "report"
+    path = write_report(db, out, reference=args.reference, fmt=args.format)
+    print(path)
+    return 0

@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = sk_sub.add_parser("show", help="one skill: source, gates, provenance, decisions")
     show.add_argument("session")
     show.add_argument("skill", help="skill id or name")
-    use = sk_sub.add_parser("usage", help="calls per skill, top share, dead skills, rewrites on retry")
+    use = sk_sub.add_parser(
+        "usage", help="calls per skill, top share, dead skills, rewrites on retry"
+    )
     use.add_argument("session")
     use.add_argument("--json", action="store_true")
     for action in ("approve", "veto"):

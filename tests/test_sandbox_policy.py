@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.sandbox.policy import check_source, module_allowed
+from engine.sandbox.policy import attribute_problem, check_source, module_access, module_allowed
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,9 @@ from engine.sandbox.policy import check_source, module_allowed
         "if __name__ == '__main__':\n    pass",
         "obs = get_observation()\nprint(obs['robot0_robotview']['pose_mat'])",
         "def f(:\n",  # a syntax error is reported when it runs, not as a violation
+        "from __future__ import annotations\nfrom dataclasses import dataclass",
+        "class C:\n    def __init__(self):\n        self._cache = {}\n        cls = type(self)",
+        "x = " + "+".join(["1"] * 5000),  # deep expressions do not overflow the checker
     ],
 )
 def test_ordinary_trial_code_passes(source: str) -> None:
@@ -49,6 +52,16 @@ def test_ordinary_trial_code_passes(source: str) -> None:
         ("type('A', (), {'__getattr__': 1})", "names an interpreter internal"),
         ("globals()['x'] = 1", "calling globals()"),
         ("breakpoint()", "calling breakpoint()"),
+        (
+            "import numpy as np\nnp.lib._npyio_impl.os.system('id')",
+            "private attribute '_npyio_impl'",
+        ),
+        ("import random\nrandom._os", "private attribute '_os'"),
+        ("import dataclasses\ndataclasses.sys.modules", "access to 'sys'"),
+        ("import numpy._core", "import of 'numpy._core'"),
+        ("import scipy", "import of 'scipy'"),
+        ("from numpy import _core", "importing '_core'"),
+        ("hasattr(np, '_core')", "hasattr of '_core'"),
     ],
 )
 def test_escapes_and_forbidden_access_are_rejected_with_a_line_and_reason(source, reason) -> None:
@@ -62,3 +75,15 @@ def test_escapes_and_forbidden_access_are_rejected_with_a_line_and_reason(source
 def test_submodules_of_allowed_modules_are_allowed() -> None:
     assert module_allowed("numpy.linalg") and module_allowed("scipy.spatial.transform")
     assert not module_allowed("scipy") and not module_allowed("numpyx")
+
+
+def test_private_submodules_are_never_reachable_and_path_modules_only_lead_on() -> None:
+    assert not module_allowed("numpy._core") and not module_allowed("numpy.ctypeslib")
+    assert module_access("scipy") == "path" and module_access("scipy.io") is None
+    assert module_access("__future__") == "full"
+
+
+def test_runtime_attribute_rule_refuses_internals_and_file_access_only() -> None:
+    assert attribute_problem("linalg") is None and attribute_problem("norm") is None
+    for name in ("_npyio_impl", "__class__", "gi_frame", "save", "os", 3):
+        assert attribute_problem(name), name

@@ -181,3 +181,212 @@ def test_the_audit_hook_blocks_processes_network_and_files_at_run_time() -> None
     lines = dict(line.split(" ", 1) if " " in line else (line, "") for line in out.splitlines())
     for name in ("fork", "socket", "subprocess", "system", "write", "read_etc", "remove", "ctypes"):
         assert lines.get(name, "").startswith("blocked:"), (name, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run-time layers on their own, the environment boundary, and the remaining limits.
+
+ORDINARY = """
+from __future__ import annotations
+import numpy as np, math, json, random, heapq, itertools, statistics, time
+from collections import deque, namedtuple
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import lru_cache
+from typing import NamedTuple
+from scipy.spatial.transform import Rotation as R
+from scipy.optimize import minimize
+
+@dataclass(frozen=True)
+class Pose:
+    xyz: tuple
+    tags: list = field(default_factory=list)
+
+class Mode(Enum):
+    OPEN = 1
+
+class Grasp(NamedTuple):
+    score: float
+
+@lru_cache
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+P = namedtuple("P", "x y")
+q = R.from_euler("z", 90, degrees=True).as_quat()
+res = minimize(lambda v: float(np.sum((v - 1.0) ** 2)), np.zeros(2))
+print(Pose((1, 2, 3)), Mode.OPEN.name, Grasp(0.5).score, fib(20), P(1, 2).y, q.round(3).tolist())
+print(round(float(res.x[0]), 3), json.dumps({"a": 1}), statistics.mean([1, 2, 3]), math.pi > 3)
+print(np.linalg.norm([3, 4]), heapq.nsmallest(1, [3, 1]), list(itertools.islice(deque([1, 2]), 1)))
+print(native_strlen("robot"), isinstance(np.zeros(1), np.ndarray), sorted(dir(np))[:1])
+"""
+
+
+async def test_ordinary_robot_code_runs_without_tripping_any_guard(worker) -> None:
+    result = await worker.run_block(ORDINARY, timeout_s=60)
+    assert result.ok, (result.violation, result.exception, result.stderr)
+    assert "fib" not in result.stdout and "6765" in result.stdout and "5 True" in result.stdout
+
+
+ESCAPE = "for c in ().__class__.__bases__[0].__subclasses__():\n    if c.__name__ == '_wrap_close':\n        g = c.__init__.__globals__\n"
+"""Gets os's globals the classic way; only reachable with the static check switched off."""
+
+RUNTIME_HOSTILE = {
+    # name: (code, static check on?, expected violation)
+    "import os": ("import os", False, "import of 'os'"),
+    "import ctypes": ("import ctypes", False, "import of 'ctypes'"),
+    "__import__('os')": ("__import__('os').system('true')", False, "import of 'os'"),
+    "os.system": (ESCAPE + "        g['system']('true')", False, "os.system"),
+    "os.fork": (ESCAPE + "        g['fork']()", False, "os.fork"),
+    "subprocess": (
+        ESCAPE + "        g['__builtins__']['__import__']('subprocess').run(['true'])",
+        False,
+        "subprocess.Popen",
+    ),
+    "socket connect": (
+        ESCAPE + "        s = g['__builtins__']['__import__']('socket')\n"
+        "        s.create_connection(('127.0.0.1', 9))",
+        False,
+        "socket.",
+    ),
+    "file write": (
+        ESCAPE + "        g['__builtins__']['open']('/tmp/autocapx-pwned', 'w')",
+        False,
+        "writing files is not allowed",
+    ),
+    "file read": (
+        ESCAPE + "        g['__builtins__']['open']('/etc/hostname').read()",
+        False,
+        "reading files is not allowed",
+    ),
+    "ctypes via sys.modules": (
+        ESCAPE + "        g['sys'].modules['ctypes'].CDLL(None).system(b'true')",
+        False,
+        "ctypes.dlopen",
+    ),
+    "ctypes via ndarray": (
+        "import numpy as np\nnp.ones(2).ctypes._ctypes.CDLL(None)",
+        False,
+        "ctypes.dlopen",
+    ),
+    "type(lambda) trick": (
+        "F = type(lambda: 0)\nF((lambda: 0).__code__, {})",
+        False,
+        "'__code__'",
+    ),
+    "frame builtins": ("g = (i for i in [1])\ng.gi_frame.f_builtins['open']", False, "gi_frame"),
+    "private numpy module": ("import numpy as np\nnp.lib._npyio_impl.os", False, "_npyio_impl"),
+    "monkeypatch numpy": ("import numpy as np\nnp.linalg.norm = len", False, "read-only"),
+    # with the static check on: what it cannot see
+    "computed private name": (
+        "import numpy as np\ngetattr(np.lib, '_npy' + 'io_impl')",
+        True,
+        "getattr of '_npyio_impl'",
+    ),
+    "computed ndarray.dump": (
+        "import numpy as np\ngetattr(np.ones(2), 'du' + 'mp')('/tmp/autocapx-pwned')",
+        True,
+        "writing files is not allowed",
+    ),
+    "numpy open_memmap write": (
+        "import numpy as np\n"
+        "np.lib.format.open_memmap('/tmp/autocapx-pwned.npy', mode='w+', dtype='f8', shape=(3,))",
+        True,
+        "writing files is not allowed",
+    ),
+    "numpy open_memmap read": (
+        "import numpy as np\nnp.lib.format.open_memmap('/etc/hostname', mode='r')",
+        True,
+        "reading files is not allowed",
+    ),
+    "scipy beyond the allowed parts": ("import scipy.spatial\nscipy.io", True, "scipy.io"),
+    "trial callback run by the API": (
+        "class Evil:\n    def __int__(self):  # int() inside bump() calls this\n"
+        "        import numpy as np\n        np.ones(1).ctypes._ctypes.CDLL(None)\n"
+        "        return 1\nbump(Evil())",
+        False,
+        "ctypes.dlopen",
+    ),
+    "API writes on the trial's behalf": (
+        "save_log('/tmp/autocapx-pwned')",
+        True,
+        "writing files is not allowed",
+    ),
+}
+
+
+async def _contained(code: str, static: bool) -> tuple:
+    w = SandboxWorker(TOY, memory_bytes=2 * 2**30)
+    w.static_policy = static
+    await w.start()
+    try:
+        result = await w.run_block(code, timeout_s=30)
+        after = await w.run_block("print(bump())")
+        return result, w.alive, after
+    finally:
+        await w.close()
+
+
+async def test_runtime_guards_hold_on_their_own_and_each_attempt_gets_its_reason() -> None:
+    """The AST check switched off (or blind to computed names): restricted builtins, module
+    proxies and the stack-aware audit hook still stop every attempt, the worker survives."""
+    import os
+
+    names = list(RUNTIME_HOSTILE)
+    outcomes = await asyncio.gather(*(_contained(*RUNTIME_HOSTILE[n][:2]) for n in names))
+    for name, (result, alive, after) in zip(names, outcomes, strict=True):
+        expected = RUNTIME_HOSTILE[name][2]
+        assert not result.ok and result.killed is None, (name, result)
+        assert expected in (result.violation or ""), (name, result.violation, result.exception)
+        assert alive and after.ok and after.stdout == "1\n", (name, after)
+    assert not any(os.path.exists(p) for p in ("/tmp/autocapx-pwned", "/tmp/autocapx-pwned.npy"))
+
+
+async def test_native_code_is_fine_inside_api_calls() -> None:
+    async with SandboxWorker(TOY) as w:
+        result = await w.run_block("print(native_strlen('gripper'))")
+    assert result.ok and result.stdout == "7\n"
+
+
+async def test_secrets_in_the_engine_environment_do_not_reach_the_worker(monkeypatch) -> None:
+    monkeypatch.setenv("AUTOCAPX_TEST_SECRET_KEY", "sk-do-not-leak")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-do-not-leak")
+    w = SandboxWorker(TOY)
+    w.static_policy = False  # a full escape to os.environ, the worst case
+    async with w:
+        code = ESCAPE + "        print(sorted(k for k in g['environ'] if 'KEY' in k))"
+        result = await w.run_block(code)
+    assert result.ok and result.stdout == "[]\n", result
+
+
+async def test_cpu_burn_is_ended_at_the_cpu_time_limit() -> None:
+    async with SandboxWorker(TOY) as w:
+        t0 = time.monotonic()
+        result = await w.run_block("while True:\n    pass", timeout_s=30, cpu_s=1)
+        assert time.monotonic() - t0 < 10
+        assert result.killed == "CPU time limit exceeded" and not w.alive
+        await w.restart()
+        assert (await w.run_block("print(count())")).stdout == "0\n"
+
+
+async def test_memory_bomb_that_touches_its_pages_is_stopped_and_the_worker_lives() -> None:
+    bomb = "def grow():\n    hog = []\n    while True:\n        hog.append(bytearray(50 * 2**20))\ngrow()"
+    async with SandboxWorker(TOY, memory_bytes=2**30) as w:
+        result = await w.run_block(bomb, timeout_s=30)
+        assert not result.ok and result.killed is None and "MemoryError" in result.exception
+        after = await w.run_block("import numpy as np\nprint(np.ones(1000).sum())")
+    assert after.ok and after.stdout == "1000.0\n"
+
+
+async def test_code_too_deep_to_compile_is_an_error_not_a_dead_worker(worker) -> None:
+    result = await worker.run_block("x = " + "+".join(["1"] * 100_000))
+    assert not result.ok and result.killed is None and "RecursionError" in result.exception
+    assert worker.alive
+
+
+async def test_a_failing_event_listener_does_not_break_the_block(worker) -> None:
+    def listener(message: dict) -> None:
+        raise RuntimeError("listener bug")
+
+    result = await worker.run_block("print('a')\nbump()", on_event=listener)
+    assert result.ok and result.stdout == "a\n"

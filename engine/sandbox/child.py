@@ -105,6 +105,7 @@ class Worker:
         self.namespace: dict = {}
         self._last_status = 0.0
         self.memory_bytes = 0
+        self.static_policy = True
         self.summary_fn = None
 
     # --------------------------------------------------------------- start
@@ -116,33 +117,63 @@ class Worker:
         if hasattr(self.env, "set_status_listener"):
             self.env.set_status_listener(self._on_status)
         self.want_frames = bool(msg.get("frames"))
+        self.static_policy = msg.get("static_policy", True) is not False
         from engine.sandbox.guards import (
             apply_resource_limits,
             install_audit_hook,
             restricted_builtins,
+            sandbox_namespace,
+            trusted,
         )
 
         self.memory_bytes = int(msg.get("memory_bytes") or 0)
         if self.memory_bytes:
             apply_resource_limits(self.memory_bytes)
         sys.setrecursionlimit(int(msg.get("recursion_limit") or 2000))
-        from engine.sandbox.guards import trusted
+        sys.dont_write_bytecode = True  # importlib must not try (and fail) to write .pyc files
 
         if hasattr(self.env, "prepare"):
             self.env.prepare()  # e.g. create the GL context while ctypes may still load libraries
+        # modules become read-only proxies, functions trusted API calls (for the audit hook)
+        self.namespace = sandbox_namespace(self.env.namespace)
         install_audit_hook()
-        self.namespace = {
-            name: trusted(value) if callable(value) and not isinstance(value, type(sys)) else value
-            for name, value in self.env.namespace.items()
-        }
         self._status = trusted(self.env.status)
         self._summary = trusted(self.env.summary)
         self._frame = trusted(getattr(self.env, "frame_png", lambda: b""))
-        self.namespace["__builtins__"] = restricted_builtins()
+        self.builtins = restricted_builtins()
+        self.namespace["__builtins__"] = self.builtins
         self.namespace["__name__"] = "__main__"
+        for part in msg.get("seed_parts") or []:
+            isolated = {
+                k: v for k, v in self.namespace.items() if k.startswith("__") or not callable(v)
+            }
+            # the sandboxed (proxied) modules, never the environment's raw ones
+            isolated.update(
+                {k: v for k, v in self.namespace.items() if k in ("np", "numpy", "math")}
+            )
+            isolated.update(
+                {k: v for k, v in self.namespace.items() if k in getattr(self.env, "api_names", ())}
+            )
+            before = set(isolated)
+            real = self.namespace
+            self.namespace = isolated
+            try:
+                result = self.execute(
+                    part, "<library>", budget_s=float(msg.get("seed_timeout_s", 60))
+                )
+            finally:
+                self.namespace = real
+            if not result["ok"]:
+                return {
+                    "type": "error",
+                    "message": "library seeding failed: " + result["error_line"],
+                }
+            for name in set(isolated) - before:
+                if callable(isolated[name]):
+                    self.namespace[name] = isolated[name]
         seed = msg.get("seed_code") or ""
         if seed.strip():
-            result = self.execute(seed, "<library>", budget_s=float(msg.get("seed_timeout_s", 60)))
+            result = self.execute(seed, "<library>", budget_s=float(msg.get("seed_timeout_s", 65)))
             if not result["ok"]:
                 return {
                     "type": "error",
@@ -158,9 +189,12 @@ class Worker:
 
     # ----------------------------------------------------------------- run
     def execute(self, code: str, name: str, budget_s: float) -> dict:
+        """Check and run one block; whatever it does comes back as a result, never as an error."""
+        from engine.sandbox import guards
         from engine.sandbox.guards import PolicyViolation, set_cpu_budget
 
-        violations = check_source(code, name)
+        guards.VIOLATIONS.clear()
+        violations = check_source(code, name) if self.static_policy else []
         if violations:
             text = "; ".join(str(v) for v in violations[:5])
             return {
@@ -171,16 +205,15 @@ class Worker:
                 "violation": text,
                 "error_line": f"PolicyViolation: {text}",
             }
-        from engine.sandbox import guards
-
+        guards.register_trial_file(name)
         captured = CapturedStdout(self.channel)
         captured_err = CapturedStdout(self.channel, stream="stderr")
         real_stdout, real_stderr = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = captured, captured_err
         exception = violation = None
         stderr = ""
-        guards.VIOLATIONS.clear()
-        set_cpu_budget(budget_s + 5)
+        self.namespace["__builtins__"] = self.builtins  # whatever the last block did to it
+        set_cpu_budget(budget_s)
         try:
             compiled = compile(code, name, "exec")
             exec(compiled, self.namespace)  # noqa: S102 (this is the sandbox)
@@ -196,7 +229,7 @@ class Worker:
             exception = f"SyntaxError: {exc.msg} (line {exc.lineno})"
             stderr = "".join(traceback.format_exception_only(type(exc), exc))
         except BaseException as exc:  # SystemExit, KeyboardInterrupt, RecursionError, anything
-            exception = f"{type(exc).__name__}: {exc}{_where(exc, name)}"
+            exception = f"{_type_name(exc)}: {_safe_str(exc)}{_where(exc, name)}"
             stderr = _trial_traceback(exc, name)
         finally:
             sys.stdout, sys.stderr = real_stdout, real_stderr
@@ -220,13 +253,14 @@ class Worker:
         if msg.get("frames") and hasattr(self.env, "frame_png"):
             frames["before"] = base64.b64encode(self._frame()).decode()
         t0 = time.perf_counter()
-        result = self.execute(
-            msg["code"], msg.get("name", "<block>"), float(msg.get("timeout_s", 180))
-        )
+        timeout_s = float(msg.get("timeout_s", 180))
+        cpu_s = msg.get("cpu_s")
+        budget_s = float(cpu_s) if cpu_s is not None else timeout_s + 5
+        result = self.execute(msg["code"], msg.get("name", "<block>"), budget_s)
         result["exec_time_s"] = time.perf_counter() - t0
         result.pop("error_line", None)
-        result["status"] = self._status()
-        result["summary"] = self._summary()
+        result["status"] = _guarded_call(self._status)
+        result["summary"] = _guarded_call(self._summary)
         if msg.get("frames") and hasattr(self.env, "frame_png"):
             frames["after"] = base64.b64encode(self._frame()).decode()
         result["frames"] = frames
@@ -234,10 +268,36 @@ class Worker:
         return result
 
 
+def _guarded_call(fn) -> dict:
+    """status()/summary() of the environment; an error there is reported, not fatal."""
+    try:
+        value = fn()
+        json.dumps(value, default=str)
+        return value
+    except BaseException as exc:
+        return {"error": f"{_type_name(exc)}: {_safe_str(exc)}"}
+
+
 def _where(exc: BaseException, name: str) -> str:
     """`` (line N)`` of the deepest frame of the trial's own code, if any."""
     lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == name]
     return f" (line {lines[-1]})" if lines else ""
+
+
+def _type_name(exc: BaseException) -> str:
+    try:
+        return str(type(exc).__name__)
+    except BaseException:  # a trial-defined metaclass may misbehave
+        return "Exception"
+
+
+def _safe_str(exc: BaseException) -> str:
+    """``str(exc)`` capped; trial-defined ``__str__`` may raise or return something huge."""
+    try:
+        text = str(exc)
+    except BaseException:
+        text = "<str() of the exception failed>"
+    return text if len(text) <= 2000 else text[:2000] + " ..."
 
 
 def _mib(n: int) -> str:

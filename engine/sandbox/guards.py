@@ -1,23 +1,184 @@
-"""Run-time guards inside a sandbox worker: restricted builtins, an audit hook, resource limits.
+"""Run-time guards inside a sandbox worker: restricted builtins, module proxies, an audit hook,
+resource limits.
 
 Installed after the environment is built (the simulator must load its model files first) and
-before any untrusted code runs. The audit hook cannot be removed once added, so everything the
-process does afterwards, including library code called by the trial, is checked: no writes to
-files, no sockets, no subprocesses, no fork, no ctypes; reads only under the Python installation
-(lazy imports need them).
+before any untrusted code runs.
+
+* Restricted builtins: no ``open``/``exec``/``eval``/``compile``/``globals``...; ``__import__``
+  enforces the policy's allow-list, ``getattr``/``hasattr`` refuse private and internal names.
+* Modules reach trial code only as read-only :class:`ModuleProxy` objects, which refuse private
+  names and hand out only allowed submodules. Without them ``numpy.lib._npyio_impl.os`` was a way
+  to ``os`` (and ``os.environ``, ``sys.modules``), and ``np.linalg.norm = ...`` would have changed
+  the numpy the simulator itself uses.
+* The audit hook sees what library code does on the trial's behalf. It decides by *who is on the
+  stack*, not by a flag that trial code could flip: it walks the frames from the event down to
+  the nearest boundary, which is trial code (a file name the worker compiled), an environment API
+  call (the code object of :func:`trusted`'s wrapper), an import in progress (importlib), or
+  nothing (the worker itself). Files cannot be written and processes, sockets, signals cannot be
+  used from any context; native code (ctypes) only inside an API call or an import (OpenGL needs
+  it); no exec of code on trial code's behalf except by the stdlib's code generators (dataclasses,
+  namedtuple); reads only under the Python installation, system libraries and the engine package
+  (importing may also list ``sys.path`` directories; API calls may read anything).
+
+The audit hook cannot be removed once added.
 """
 
 from __future__ import annotations
 
+import _thread
 import builtins
 import os
 import resource
 import sys
+import types
 from collections.abc import Callable
 
-from engine.sandbox.policy import FORBIDDEN_ATTRS, module_allowed
+from engine.sandbox.policy import (
+    FORBIDDEN_ATTRS,
+    attribute_problem,
+    module_access,
+    module_allowed,
+)
 
-_BLOCKED_EVENTS = (
+
+class PolicyViolation(Exception):
+    """Raised inside the worker when trial code does something the policy forbids."""
+
+
+VIOLATIONS: list[str] = []
+"""Every violation raised in the current block, kept even if trial code catches the exception."""
+
+TRIAL_FILES: set[str] = set()
+"""File names under which the worker compiled trial code (``<block 3>``, ``<library>`` ...): a
+frame with one of these is trial code. Only the worker adds to it."""
+
+
+def register_trial_file(filename: str) -> None:
+    TRIAL_FILES.add(filename)
+
+
+def _violation(message: str) -> PolicyViolation:
+    VIOLATIONS.append(message)
+    return PolicyViolation(message)
+
+
+# --------------------------------------------------------------------------- API calls
+def trusted(fn: Callable) -> Callable:
+    """Wrap an environment function: the audit hook treats everything under it as the API's doing
+    (OpenGL may use ctypes) until trial code is on the stack again (a callback it passed in)."""
+
+    def api_call(*args: object, **kwargs: object) -> object:
+        return fn(*args, **kwargs)
+
+    for attr in ("__name__", "__qualname__", "__doc__"):
+        try:
+            setattr(api_call, attr, getattr(fn, attr))
+        except (AttributeError, TypeError):
+            pass
+    return api_call
+
+
+_TRUSTED_CODE = trusted(len).__code__
+"""Every wrapper made by :func:`trusted` runs this code object; the hook recognises it by
+identity, which trial code cannot forge (it can reach neither code objects nor FunctionType)."""
+
+
+# --------------------------------------------------------------------------- module proxies
+class ModuleProxy:
+    """A module as trial code sees it: read-only, no private names, allowed submodules only."""
+
+    __slots__ = ("_ModuleProxy__module", "_ModuleProxy__mode")
+
+    def __init__(self, module: types.ModuleType, mode: str = "full") -> None:
+        object.__setattr__(self, "_ModuleProxy__module", module)
+        object.__setattr__(self, "_ModuleProxy__mode", mode)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        raise TypeError("ModuleProxy cannot be subclassed")
+
+    def __getattribute__(self, name: str) -> object:
+        module = object.__getattribute__(self, "_ModuleProxy__module")
+        mode = object.__getattribute__(self, "_ModuleProxy__mode")
+        if name in ("__name__", "__doc__"):
+            return getattr(module, name, None)
+        if name == "__class__":  # isinstance() falls back to it; the proxy class leads nowhere
+            return ModuleProxy
+        if name == "__all__":  # from module import *
+            return _public_names(module, mode)
+        if name.startswith("__"):
+            raise AttributeError(name)  # interpreter probing (__spec__, __path__ ...): not there
+        full = f"{module.__name__}.{name}"
+        if mode == "path" and module_access(full) is None:
+            raise _violation(f"{full} is not available to trial code")
+        if problem := attribute_problem(name):
+            raise _violation(f"{module.__name__}.{name}: {problem}")
+        value = getattr(module, name)
+        if isinstance(value, types.ModuleType):
+            return sandbox_module(value)
+        if mode == "path":
+            raise _violation(f"{full} is not available to trial code")
+        return value
+
+    def __setattr__(self, name: str, value: object) -> None:
+        module = object.__getattribute__(self, "_ModuleProxy__module")
+        raise _violation(f"module {module.__name__!r} is read-only in trial code")
+
+    def __delattr__(self, name: str) -> None:
+        ModuleProxy.__setattr__(self, name, None)
+
+    def __dir__(self) -> list[str]:
+        module = object.__getattribute__(self, "_ModuleProxy__module")
+        return _public_names(module, object.__getattribute__(self, "_ModuleProxy__mode"))
+
+    def __repr__(self) -> str:
+        module = object.__getattribute__(self, "_ModuleProxy__module")
+        return f"<module {module.__name__!r} (sandboxed)>"
+
+    def __reduce_ex__(self, protocol: object) -> object:
+        raise TypeError("modules cannot be copied or pickled")
+
+
+def _public_names(module: types.ModuleType, mode: str) -> list[str]:
+    if mode == "path":
+        names = [n for n in dir(module) if module_access(f"{module.__name__}.{n}") is not None]
+    else:
+        names = getattr(module, "__all__", None) or dir(module)
+    return sorted(n for n in names if isinstance(n, str) and attribute_problem(n) is None)
+
+
+_PROXIES: dict[tuple[str, str], ModuleProxy] = {}
+
+
+def sandbox_module(module: types.ModuleType, mode: str | None = None) -> ModuleProxy:
+    """The proxy trial code gets for ``module`` (one per module, so ``np is numpy`` holds).
+
+    ``mode`` forces the access level (modules the environment put in the namespace are meant for
+    trial code); otherwise the policy decides and a refused module is a violation."""
+    access = mode or module_access(module.__name__)
+    if access is None:
+        raise _violation(f"module {module.__name__!r} is not available to trial code")
+    key = (module.__name__, access)
+    proxy = _PROXIES.get(key)
+    if proxy is None:
+        proxy = _PROXIES[key] = ModuleProxy(module, access)
+    return proxy
+
+
+def sandbox_namespace(namespace: dict) -> dict:
+    """The environment's namespace as trial code gets it: modules proxied, functions trusted."""
+    out: dict = {}
+    for name, value in namespace.items():
+        if isinstance(value, types.ModuleType):
+            out[name] = sandbox_module(value, mode="full")
+        elif callable(value) and not isinstance(value, type):
+            out[name] = trusted(value)
+        else:
+            out[name] = value
+    return out
+
+
+# --------------------------------------------------------------------------- audit hook
+_ALWAYS_BLOCKED = (
     "socket.",
     "subprocess.",
     "os.system",
@@ -28,20 +189,29 @@ _BLOCKED_EVENTS = (
     "os.forkpty",
     "os.kill",
     "os.killpg",
+    "signal.pthread_kill",
     "os.remove",
     "os.unlink",
     "os.rename",
     "os.rmdir",
     "os.mkdir",
+    "os.mkfifo",
+    "os.mknod",
     "os.chmod",
     "os.chown",
+    "os.chflags",
+    "os.chdir",
     "os.truncate",
+    "os.utime",
     "os.putenv",
     "os.unsetenv",
     "os.symlink",
     "os.link",
+    "os.setxattr",
+    "os.removexattr",
     "shutil.",
-    "ctypes.",
+    "tempfile.",
+    "sqlite3.",
     "pty.",
     "fcntl.",
     "mmap.",
@@ -50,46 +220,131 @@ _BLOCKED_EVENTS = (
     "http.",
     "ftplib.",
     "smtplib.",
+    "imaplib.",
+    "poplib.",
     "telnetlib.",
     "sys.settrace",
     "sys.setprofile",
-    "code.__new__",
+    "sys.addaudithook",
+    "sys._current_frames",
+    "sys._current_exceptions",
+    "gc.get_objects",
+    "gc.get_referrers",
+    "gc.get_referents",
+    "builtins.input",
+    "builtins.breakpoint",
     "pickle.",
     "import_module_from_source",
 )
+"""Events no code in the worker needs once the guards are up: blocked whoever raises them."""
+
+_FREQUENT = frozenset({"builtins.id", "sys._getframe", "marshal.loads", "import"})
+"""Harmless events raised thousands of times per block: leave the hook at once."""
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+_IMPORTLIB_FILES = frozenset(
+    {"<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"}
+)
 
 
-class PolicyViolation(Exception):
-    """Raised inside the worker when trial code does something the policy forbids."""
+def _stdlib_file(*parts: str) -> str:
+    return os.path.join(os.path.dirname(os.__file__), *parts)
 
 
-_trusted_depth = 0
-"""> 0 while an environment (API) function runs: it may use ctypes (OpenGL) but still not files,
-sockets or processes. Trial code cannot reach this counter."""
-
-VIOLATIONS: list[str] = []
-"""Every violation raised in the current block, kept even if trial code catches the exception."""
-
-
-def _violation(message: str) -> PolicyViolation:
-    VIOLATIONS.append(message)
-    return PolicyViolation(message)
+_CODEGEN_FILES = frozenset(
+    {
+        _stdlib_file("dataclasses.py"),  # @dataclass builds __init__ & co with exec
+        _stdlib_file("collections", "__init__.py"),  # namedtuple builds __new__ with eval
+    }
+)
+"""Standard-library modules that may exec code while trial code is on the stack: they generate it
+from validated identifiers, never from trial strings."""
 
 
-def _read_roots() -> tuple[str, ...]:
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__)}
-    roots |= {p for p in sys.path if p and os.path.isdir(p)}
-    roots |= {"/usr/lib", "/usr/share", "/usr/local/lib", "/proc/self", "/sys/devices/system/cpu"}
-    return tuple(sorted(os.path.realpath(r) for r in roots))
+def _read_roots(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Where trial and worker code may read: the Python installation, system libraries, the
+    engine package (never the working directory, the home directory or ``/proc``)."""
+    import engine
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    roots |= {os.path.dirname(os.__file__), os.path.dirname(engine.__file__)}
+    roots |= {p for p in sys.path if "site-packages" in p or "dist-packages" in p}
+    roots |= {"/usr/lib", "/usr/lib64", "/usr/share", "/usr/local/lib", "/sys/devices/system/cpu"}
+    roots |= set(extra)
+    return _as_prefixes(roots)
 
 
-def install_audit_hook() -> None:
-    """Block file writes, reads outside the Python installation, and process/network access."""
-    roots = _read_roots()
+def _as_prefixes(paths: set[str]) -> tuple[str, ...]:
+    real = {os.path.realpath(p) for p in paths if p}
+    return tuple(sorted(p if p.endswith(os.sep) else p + os.sep for p in real))
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    real = os.path.realpath(path)
+    return (real + os.sep).startswith(prefixes)
+
+
+def install_audit_hook(extra_read_roots: tuple[str, ...] = ()) -> None:
+    """Block writes, processes, sockets and signals from anyone, native code and dynamic code
+    from trial code, and reads outside the roots (see the module docstring)."""
+    roots = _read_roots(extra_read_roots)
+    import_roots = roots + _as_prefixes({p for p in sys.path if p and os.path.isdir(p)})
+    trusted_code, trial_files = _TRUSTED_CODE, TRIAL_FILES
+    getframe = sys._getframe
+
+    def context() -> str:
+        frame = getframe(3)  # skip this function, decide() and the hook
+        while frame is not None:
+            code = frame.f_code
+            if code is trusted_code:
+                return "api"
+            name = code.co_filename
+            if name in trial_files:
+                return "trial"
+            if name in _IMPORTLIB_FILES:
+                return "import"
+            frame = frame.f_back
+        return "worker"
+
+    def caller_is_trial() -> bool:
+        return getframe(3).f_code.co_filename in trial_files
+
+    def check_read(path: object, what: str, listing: bool = False) -> None:
+        if isinstance(path, int):
+            raise _violation("opening file descriptors is not allowed")
+        if path is None:
+            path = "."
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return
+        where = context()
+        if where == "api":
+            return
+        text = os.fsdecode(path)
+        # an import may list any sys.path directory, but reads only ever come from the roots:
+        # importlib functions are callable by anyone who got hold of them
+        allowed = import_roots if (where == "import" and listing) else roots
+        if not _under(text, allowed):
+            raise _violation(f"{what} is not allowed ({text!r})")
+
+    busy: set[int] = set()
+    get_ident = _thread.get_ident
 
     def hook(event: str, args: tuple) -> None:
+        # Reading frame.f_code raises an audit event itself: while the hook is deciding in this
+        # thread, only the hook runs there, so its own events are let through (per thread, so
+        # that another thread's events are still checked).
+        if event in _FREQUENT:
+            return
+        me = get_ident()
+        if me in busy:
+            return
+        busy.add(me)
+        try:
+            decide(event, args)
+        finally:
+            busy.discard(me)
+
+    def decide(event: str, args: tuple) -> None:
         if event == "open":
             path, mode, flags = (list(args) + [None, None, None])[:3]
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
@@ -97,59 +352,66 @@ def install_audit_hook() -> None:
             )
             if writing:
                 raise _violation(f"writing files is not allowed ({path!r})")
-            if isinstance(path, int):
-                raise _violation("opening file descriptors is not allowed")
-            if isinstance(path, (str, bytes, os.PathLike)):
-                real = os.path.realpath(os.fsdecode(path))
-                if not real.startswith(roots):
-                    raise _violation(f"reading files is not allowed ({os.fsdecode(path)!r})")
-            return
-        if event.startswith("ctypes.") and _trusted_depth > 0:
-            return
-        if event.startswith(_BLOCKED_EVENTS):
+            check_read(path, "reading files")
+        elif event in ("os.listdir", "os.scandir", "glob.glob", "glob.glob/2"):
+            check_read(args[0] if args else None, "listing directories", listing=True)
+        elif event.startswith("ctypes."):
+            if context() not in ("api", "import"):
+                raise _violation(f"{event} (native code) is not allowed in trial code")
+        elif event == "exec":  # compiling alone runs nothing (typing compiles annotations)
+            if context() == "trial" and getframe(2).f_code.co_filename not in _CODEGEN_FILES:
+                raise _violation("exec is not allowed in trial code")
+        elif event in ("code.__new__", "function.__new__"):
+            if context() in ("trial", "worker"):
+                raise _violation(f"{event} is not allowed in trial code")
+        elif event == "object.__getattr__":
+            if caller_is_trial():
+                raise _violation(f"access to {args[1]!r} is not allowed")
+        elif event in ("object.__setattr__", "object.__delattr__"):
+            if (len(args) > 1 and args[1] == "__code__") or caller_is_trial():
+                raise _violation(f"changing {args[1]!r} is not allowed")
+        elif event.startswith("resource."):
+            if event != "resource.getrlimit" and context() != "worker":
+                raise _violation(f"{event} is not allowed in trial code")
+        elif event.startswith(_ALWAYS_BLOCKED):
             raise _violation(f"{event} is not allowed in trial code")
 
     sys.addaudithook(hook)
 
 
-def trusted(fn: Callable) -> Callable:
-    """Wrap an environment function so the libraries it drives (OpenGL via ctypes) keep working."""
-    import functools
-
-    @functools.wraps(fn)
-    def call(*args: object, **kwargs: object) -> object:
-        global _trusted_depth
-        _trusted_depth += 1
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _trusted_depth -= 1
-
-    return call
-
-
+# --------------------------------------------------------------------------- builtins
 def _guarded_import(real_import: Callable) -> Callable:
     def guarded(name: str, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
-        if level or not module_allowed(name):
-            VIOLATIONS.append(f"import of {name!r} is not allowed in trial code")
-            raise ImportError(VIOLATIONS[-1])
-        for item in fromlist or ():
-            if item.startswith("_") or item in FORBIDDEN_ATTRS:
-                VIOLATIONS.append(f"importing {item!r} from {name!r} is not allowed")
-                raise ImportError(VIOLATIONS[-1])
-        return real_import(name, globals, locals, fromlist, level)
+        if type(fromlist) is list:
+            # PyImport_Import: C code of a library (numpy importing numpy._core._methods) while
+            # a trial frame is current. It passes a list and reads sys.modules afterwards,
+            # ignoring what we return; an import statement passes None or a tuple.
+            return real_import(name, globals, locals, fromlist, level)
+        fromlist = tuple(fromlist or ())
+        for item in fromlist:
+            if item != "*" and (item.startswith("_") or item in FORBIDDEN_ATTRS):
+                raise ImportError(_violation(f"importing {item!r} from {name!r} is not allowed"))
+        via_path = (
+            module_access(name) == "path"
+            and fromlist
+            and all(module_allowed(f"{name}.{item}") for item in fromlist)
+        )
+        if level or not (module_allowed(name) or via_path):
+            raise ImportError(_violation(f"import of {name!r} is not allowed in trial code"))
+        module = real_import(name, globals, locals, fromlist, level)
+        return sandbox_module(module)
 
     return guarded
 
 
 def _safe_getattr(obj: object, name: str, *default: object) -> object:
-    if not isinstance(name, str) or name.startswith("_") or name in FORBIDDEN_ATTRS:
+    if attribute_problem(name) is not None:
         raise _violation(f"getattr of {name!r} is not allowed")
     return getattr(obj, name, *default)
 
 
 def _safe_hasattr(obj: object, name: str) -> bool:
-    if not isinstance(name, str) or name.startswith("_"):
+    if attribute_problem(name) is not None:
         raise _violation(f"hasattr of {name!r} is not allowed")
     return hasattr(obj, name)
 
@@ -173,6 +435,9 @@ _REMOVED = (
     "copyright",
     "credits",
     "license",
+    "__loader__",
+    "__spec__",
+    "__package__",
 )
 
 
@@ -185,8 +450,14 @@ def restricted_builtins() -> dict:
     return safe
 
 
+# --------------------------------------------------------------------------- resource limits
 def apply_resource_limits(memory_bytes: int, cpu_seconds: int | None = None) -> None:
-    """Cap address space, forbid core dumps and file growth; CPU time is set per block."""
+    """Cap address space, forbid core dumps and file growth; CPU time is set per block.
+
+    File size 0 also stops writes the audit hook cannot see (C libraries writing by path).
+    RLIMIT_NPROC is not used: it does not bind root, counts every process of the user (other
+    workers too) and counts threads, which OpenGL may start lazily; fork is stopped by the audit
+    hook and by keeping native code out of reach instead."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))

@@ -4,8 +4,9 @@ A pure function over the AST, run before any code executes. It rejects imports o
 allow-list, the builtins that reach the interpreter (exec, eval, compile, open, __import__ ...),
 dunder attribute access (the usual route out of a sandbox, e.g.
 ``().__class__.__bases__[0].__subclasses__()``), frame/generator internals and numpy's file I/O.
-It is the first of three layers: the worker also restricts builtins and installs an audit hook,
-so what this check cannot see (names computed at run time) is still stopped.
+It is the first of three layers: the worker also restricts builtins, hands out modules only as
+read-only proxies, and installs an audit hook, so what this check cannot see (names computed at
+run time) is still stopped. This layer exists for the message, the later ones for the guarantee.
 """
 
 from __future__ import annotations
@@ -38,9 +39,13 @@ ALLOWED_MODULES = frozenset(
         "scipy.optimize",
         "scipy.ndimage",
         "scipy.interpolate",
+        "__future__",
     }
 )
 """Modules trial code may import (a submodule of an allowed module is allowed too)."""
+
+BLOCKED_MODULES = frozenset({"numpy.ctypeslib", "numpy.f2py", "numpy.distutils", "numpy.testing"})
+"""Submodules of allowed modules that stay off limits (native code, compilers, subprocesses)."""
 
 FORBIDDEN_CALLS = frozenset(
     {
@@ -97,6 +102,14 @@ FORBIDDEN_ATTRS = frozenset(
         "f2py",
         "distutils",
         "testing",
+        # modules that other modules carry as attributes (numpy.lib._npyio_impl.os, typing.sys ...)
+        "os",
+        "sys",
+        "subprocess",
+        "builtins",
+        "importlib",
+        "socket",
+        "shutil",
     }
 )
 
@@ -144,21 +157,67 @@ class Violation:
 
 
 def module_allowed(name: str) -> bool:
+    """May trial code import ``name``? (Private submodules such as ``numpy._core`` never.)"""
+    return module_access(name) == "full"
+
+
+def module_access(name: str) -> str | None:
+    """How trial code may reach module ``name`` through imports and module attributes.
+
+    ``"full"``: an allowed module or a public submodule of one; ``"path"``: only as a step towards
+    an allowed submodule (``scipy`` on the way to ``scipy.spatial``, nothing else of it);
+    ``None``: not at all.
+    """
+    if name == "__future__":
+        return "full"
     parts = name.split(".")
-    return any(".".join(parts[: i + 1]) in ALLOWED_MODULES for i in range(len(parts)))
+    if any(p.startswith("_") for p in parts) or any(
+        name == b or name.startswith(b + ".") for b in BLOCKED_MODULES
+    ):
+        return None
+    if any(".".join(parts[: i + 1]) in ALLOWED_MODULES for i in range(len(parts))):
+        return "full"
+    if any(m.startswith(name + ".") for m in ALLOWED_MODULES):
+        return "path"
+    return None
+
+
+def attribute_problem(name: object) -> str | None:
+    """Why trial code may not read attribute ``name`` at run time (``None``: it may).
+
+    Used by the guarded ``getattr``/``hasattr`` and the module proxies, i.e. for names the AST
+    check never saw: interpreter internals, private names, frames/code, file and FFI access.
+    """
+    if not isinstance(name, str):
+        return f"attribute names must be strings, not {type(name).__name__}"
+    if name.startswith("_"):
+        return f"access to {name!r} is not allowed (private or interpreter internal)"
+    if name in FORBIDDEN_ATTRS:
+        return f"access to {name!r} is not allowed (file, frame or FFI access)"
+    return None
 
 
 def _allowed_list() -> str:
-    tops = sorted({m for m in ALLOWED_MODULES})
+    tops = sorted(m for m in ALLOWED_MODULES if m != "__future__")
     return ", ".join(tops)
 
 
-class _Checker(ast.NodeVisitor):
+class _Checker:
+    """Judges one node at a time; the tree is walked iteratively so that a deeply nested
+    expression cannot overflow the checker's own stack."""
+
     def __init__(self) -> None:
         self.violations: list[Violation] = []
 
     def _add(self, node: ast.AST, reason: str) -> None:
         self.violations.append(Violation(getattr(node, "lineno", 0), reason))
+
+    def check(self, tree: ast.AST) -> None:
+        for node in ast.walk(tree):
+            method = getattr(self, "visit_" + type(node).__name__, None)
+            if method is not None:
+                method(node)
+        self.violations.sort(key=lambda v: v.line)
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -166,46 +225,56 @@ class _Checker(ast.NodeVisitor):
                 self._add(
                     node, f"import of {alias.name!r} is not allowed (allowed: {_allowed_list()})"
                 )
-        self.generic_visit(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
-        if node.level or not module_allowed(module):
+        names = [a.name for a in node.names if a.name != "*"]
+        reachable = (
+            module_access(module) == "path"
+            and names
+            and all(module_allowed(f"{module}.{n}") for n in names)
+        )
+        if node.level or not (module_allowed(module) or reachable):
             self._add(
                 node, f"import from {module or '.'!r} is not allowed (allowed: {_allowed_list()})"
             )
-        for alias in node.names:
-            if alias.name in FORBIDDEN_ATTRS or alias.name.startswith("__"):
-                self._add(node, f"importing {alias.name!r} is not allowed")
-        self.generic_visit(node)
+        for name in names:
+            if name.startswith("_") or name in FORBIDDEN_ATTRS:
+                self._add(node, f"importing {name!r} is not allowed")
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in FORBIDDEN_NAMES:
             self._add(node, f"use of {node.id!r} is not allowed")
-        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if node.attr.startswith("__") and node.attr.endswith("__"):
-            self._add(node, f"access to the dunder attribute {node.attr!r} is not allowed")
-        elif node.attr in FORBIDDEN_ATTRS:
-            self._add(node, f"access to {node.attr!r} is not allowed (file, frame or FFI access)")
-        self.generic_visit(node)
+        attr = node.attr
+        if attr.startswith("__") and attr.endswith("__"):
+            self._add(node, f"access to the dunder attribute {attr!r} is not allowed")
+        elif attr in FORBIDDEN_ATTRS:
+            self._add(node, f"access to {attr!r} is not allowed (file, frame or FFI access)")
+        elif attr.startswith("_") and not (
+            isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+        ):
+            # private members of other objects: numpy.lib._npyio_impl.os, random._os ...
+            self._add(node, f"access to the private attribute {attr!r} is not allowed")
 
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
             self._add(node, f"calling {node.func.id}() is not allowed")
-        if isinstance(node.func, ast.Name) and node.func.id == "getattr" and len(node.args) >= 2:
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr")
+            and len(node.args) >= 2
+        ):
             name = node.args[1]
             if isinstance(name, ast.Constant) and isinstance(name.value, str):
                 if name.value.startswith("_") or name.value in FORBIDDEN_ATTRS:
-                    self._add(node, f"getattr of {name.value!r} is not allowed")
-        self.generic_visit(node)
+                    self._add(node, f"{node.func.id} of {name.value!r} is not allowed")
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         name = node.name
         if name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDER_METHODS:
             self._add(node, f"defining the special method {name!r} is not allowed")
-        self.generic_visit(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -224,15 +293,18 @@ class _Checker(ast.NodeVisitor):
         for name in node.names:
             if name in FORBIDDEN_NAMES:
                 self._add(node, f"use of {name!r} is not allowed")
-        self.generic_visit(node)
 
 
 def check_source(source: str, filename: str = "<block>") -> list[Violation]:
-    """Policy violations in ``source`` (empty list = allowed). A syntax error is not a violation."""
+    """Policy violations in ``source`` (empty list = allowed), in line order.
+
+    Code that does not parse (a syntax error, null bytes, nesting too deep for the parser) is not
+    a violation: it gets an empty list here and its own error when the worker compiles it.
+    """
     try:
         tree = ast.parse(source, filename=filename)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     checker = _Checker()
-    checker.visit(tree)
+    checker.check(tree)
     return checker.violations

@@ -13,7 +13,14 @@ class ToyEnv:
     def __init__(self, start: int = 0) -> None:
         self.count = start
         self.listener = None
-        self.namespace = {"np": np, "math": math, "bump": self.bump, "count": self.get}
+        self.namespace = {
+            "np": np,
+            "math": math,
+            "bump": self.bump,
+            "count": self.get,
+            "native_strlen": self.native_strlen,
+            "save_log": self.save_log,
+        }
 
     def bump(self, n: int = 1) -> int:
         """Add n to the counter (streams a status update)."""
@@ -24,6 +31,17 @@ class ToyEnv:
 
     def get(self) -> int:
         return self.count
+
+    def native_strlen(self, text: str) -> int:
+        """Length via libc's strlen: API code may use native code (as OpenGL does via ctypes)."""
+        import ctypes
+
+        return int(ctypes.CDLL(None).strlen(text.encode()))
+
+    def save_log(self, path: str) -> None:
+        """Writes a file on the trial's behalf: refused even inside an API call."""
+        with open(path, "w") as f:
+            f.write(str(self.count))
 
     def set_status_listener(self, listener) -> None:
         self.listener = listener

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -50,6 +51,56 @@ class BlockResult:
     frames: dict[str, bytes] = field(default_factory=dict)
 
 
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+"""The directory holding the ``engine`` package: the worker's working directory, so that
+``-m engine.sandbox.child`` resolves whatever the caller's working directory is."""
+
+_PASS_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XDG_RUNTIME_DIR",
+    "XDG_CACHE_HOME",
+    "LD_LIBRARY_PATH",
+    "CUDA_VISIBLE_DEVICES",
+    "PYTHONHASHSEED",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
+_PASS_ENV_PREFIXES = (
+    "MUJOCO_",
+    "PYOPENGL_",
+    "EGL_",
+    "MESA_",
+    "LIBGL_",
+    "GALLIUM_",
+    "__EGL_",
+    "__GLX_",
+)
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment: an allow-list of the caller's (display, GL, locale, threads),
+    never the rest. API keys live in the environment under names the sweep config chooses, and
+    anything in a worker's environment is one escape away from the LLM's eyes."""
+    env = {
+        k: v for k, v in os.environ.items() if k in _PASS_ENV or k.startswith(_PASS_ENV_PREFIXES)
+    }
+    env.setdefault("MUJOCO_GL", "egl")
+    env.setdefault("PATH", os.defpath)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONPATH"] = _PROJECT_ROOT
+    env.update(extra or {})
+    return env
+
+
 def _signal_reason(returncode: int | None) -> str:
     if returncode is None:
         return "the worker stopped answering"
@@ -81,8 +132,16 @@ class SandboxWorker:
         self.factory = factory
         self.kwargs = dict(kwargs or {})
         self.seed_code = seed_code
+        self.seed_parts: list[str] = []
+        """Alternative to seed_code: sources executed one by one in namespaces of their own,
+        only their functions injected (the naive way, kept to demonstrate namespace seeding)."""
         self.memory_bytes = memory_bytes
         self.recursion_limit = recursion_limit
+        self.static_policy = True
+        """False skips the AST check so that tests can show the run-time guards hold on their
+        own. Never turn it off for real trials: the check is what gives the LLM a clear reason."""
+        self.extra_env: dict[str, str] = {}
+        """Extra environment variables for the worker (it gets no others but an allow-list)."""
         self.proc: asyncio.subprocess.Process | None = None
         self.startup_s = 0.0
         self.initial: dict = {}
@@ -96,9 +155,6 @@ class SandboxWorker:
     async def start(self) -> dict:
         """Start the process and build the environment; returns its initial status/summary."""
         t0 = time.perf_counter()
-        env = dict(os.environ)
-        env.setdefault("MUJOCO_GL", "egl")
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -108,7 +164,8 @@ class SandboxWorker:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             limit=_LINE_LIMIT,
-            env=env,
+            env=child_environment(self.extra_env),
+            cwd=_PROJECT_ROOT,
         )
         self._stderr_task = asyncio.create_task(self._drain_stderr())
         await self._send(
@@ -117,6 +174,8 @@ class SandboxWorker:
                 "factory": self.factory,
                 "kwargs": self.kwargs,
                 "seed_code": self.seed_code,
+                "seed_parts": self.seed_parts,
+                "static_policy": self.static_policy,
                 "memory_bytes": self.memory_bytes,
                 "recursion_limit": self.recursion_limit,
             }
@@ -162,7 +221,10 @@ class SandboxWorker:
                 continue
             if message.get("type") in ("stdout", "status"):
                 if on_event is not None:
-                    on_event(message)
+                    try:
+                        on_event(message)
+                    except Exception:  # a broken listener must not break the block
+                        logging.getLogger(__name__).exception("sandbox event listener failed")
                 continue
             return message
 
@@ -174,8 +236,14 @@ class SandboxWorker:
         timeout_s: float = 180.0,
         frames: bool = False,
         on_event: OnEvent | None = None,
+        cpu_s: float | None = None,
     ) -> BlockResult:
-        """Run one block; stdout lines and status dicts reach ``on_event`` as they happen."""
+        """Run one block; stdout lines and status dicts reach ``on_event`` as they happen.
+
+        ``timeout_s`` is wall-clock time (overrun: the worker is killed); ``cpu_s`` is CPU time
+        (default ``timeout_s + 5``, so it only matters for multi-threaded code unless set lower;
+        overrun: the kernel ends the worker with SIGXCPU). Either way ``killed`` says why and
+        :meth:`restart` gives a fresh worker. Nothing the code does makes this raise."""
         if not self.alive:
             return BlockResult(ok=False, killed="the worker is not running")
         t0 = time.perf_counter()
@@ -188,9 +256,8 @@ class SandboxWorker:
                 on_event(message)
 
         try:
-            await self._send(
-                {"op": "run", "code": code, "name": name, "timeout_s": timeout_s, "frames": frames}
-            )
+            request = {"op": "run", "code": code, "name": name, "timeout_s": timeout_s}
+            await self._send({**request, "frames": frames, "cpu_s": cpu_s})
             reply = await asyncio.wait_for(self._receive_final(collect), timeout_s)
         except TimeoutError:
             await self.kill()
@@ -207,8 +274,9 @@ class SandboxWorker:
             if reply is None:
                 await self.kill()
                 reason = _signal_reason(self.proc.returncode if self.proc else None)
-            else:
+            else:  # the worker itself failed: its state is suspect, so it goes like a crash
                 reason = reply.get("message", "the worker answered nonsense")
+                await self.kill()
             return BlockResult(
                 ok=False,
                 stdout="\n".join(lines),

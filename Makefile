@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make demo   - create .venv, install autocapx, lift the cube once, then run the offline demo sweep
+#   make demo   - create .venv, install autocapx, lift the cube once, then watch the offline demo sweep
 #   make test   - create .venv, install autocapx with dev tools, lint and run the tests
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# On a terminal the demo sweep opens in the console (q leaves it running; autocapx attach
+# re-attaches); without one (CI, nohup) it runs headless with one line per trial.
 demo: install
 	$(BIN)/autocapx sim run examples/cube_lift.py --task cube_lift --seed 3 --save-frames frames
-	$(BIN)/autocapx run examples/demo.toml
+	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/autocapx tui examples/demo.toml; \
+	else $(BIN)/autocapx run examples/demo.toml; fi
 
 test: install
 	$(BIN)/ruff check .
@@ -40,6 +43,8 @@ bench: install
 	$(BIN)/python bench/sim_bench.py
 	$(BIN)/python bench/trial_bench.py
 	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/skills_bench.py
+	$(BIN)/python bench/tui_bench.py
 
 clean:
 	rm -rf $(VENV) frames .pytest_cache .ruff_cache

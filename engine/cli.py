@@ -24,12 +24,26 @@ def _registrars() -> list[Register]:
 
     return [
         session.register,
+        *_plugins(),
         skills.register,
         trial.register,
         sim.register,
         api_docs.register,
         stats.register,
     ]
+
+
+def _plugins() -> list[Register]:
+    """Command groups other packages register (the console: ``tui``, ``attach``, ``serve``)."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for entry in entry_points(group="autocapx.commands"):
+        try:
+            found.append(entry.load())
+        except ImportError:  # a console whose dependencies are missing only loses its commands
+            continue
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:

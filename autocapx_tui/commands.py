@@ -1,0 +1,105 @@
+"""``autocapx tui``, ``autocapx attach`` and ``autocapx serve``: the Textual console.
+
+Registered with the ``autocapx`` command through the ``autocapx.commands`` entry point, so the
+engine never imports the console. The console starts a sweep the way a user would, with
+``autocapx run --detach``, and from then on only reads the store and writes commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    tui = sub.add_parser("tui", help="start a sweep and watch it in the console")
+    tui.add_argument("config", type=Path)
+    tui.add_argument("--sessions-dir", type=Path, default=None)
+    tui.set_defaults(handler=_tui)
+
+    attach = sub.add_parser("attach", help="watch and control a running (or finished) session")
+    attach.add_argument("session")
+    attach.add_argument("--sessions-dir", type=Path, default=None)
+    attach.set_defaults(handler=_attach)
+
+    serve = sub.add_parser(
+        "serve", help="serve the console for a session in a browser (textual-serve)"
+    )
+    serve.add_argument("session")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--sessions-dir", type=Path, default=None)
+    serve.set_defaults(handler=_serve)
+
+
+def _run_app(db: Path, owns_engine: bool) -> int:
+    from autocapx_tui.app import ConsoleApp
+
+    result = ConsoleApp(db, owns_engine=owns_engine).run()
+    if result == "detached" and owns_engine:
+        print(f"the sweep keeps running; re-attach with: autocapx attach {db.parent.name}")
+    return 0
+
+
+def _tui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from engine.errors import UserError
+    from engine.store.sessions import find_session, sessions_root
+
+    root = sessions_root(args.sessions_dir)
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "run",
+            str(args.config),
+            "--detach",
+            "--sessions-dir",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if started.returncode != 0:  # a broken config: the engine's own one-line error
+        message = (
+            started.stderr.strip().splitlines()[-1] if started.stderr.strip() else "could not start"
+        )
+        raise UserError(message.removeprefix("autocapx: error: "))
+    session_id = started.stdout.strip().splitlines()[-1]
+    return _run_app(find_session(root, session_id), owns_engine=True)
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from engine.store.sessions import find_session, sessions_root
+
+    return _run_app(find_session(sessions_root(args.sessions_dir), args.session), owns_engine=False)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from engine.errors import UserError
+    from engine.store.sessions import find_session, sessions_root
+
+    db = find_session(sessions_root(args.sessions_dir), args.session)
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UserError(
+            "serving in a browser needs textual-serve: pip install textual-serve"
+        ) from None
+    command = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "attach",
+            db.parent.name,
+            "--sessions-dir",
+            str(db.parent.parent),
+        ]
+    )
+    Server(command, host=args.host, port=args.port, title=f"autocapx {db.parent.name}").serve()
+    return 0

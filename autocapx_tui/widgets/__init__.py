@@ -1,0 +1,1 @@
+"""One widget per pane; each reads the feed it is given and nothing else."""

@@ -1,0 +1,90 @@
+"""Modal dialogs: confirm an approve/veto with a reason, confirm stop, choose what quitting does, help."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+HELP = """\
+autocapx console — keys
+
+ 1 overview   2 live trial   3 timeline   4 library   5 stats   6 trials
+ p pause      r resume       s stop the sweep (asks first)
+ a approve / v veto the selected skill (asks for a reason)
+ f follow the latest trial   Enter (trials) open a finished trial
+ ctrl+p command palette      ? this help   q quit
+
+Statuses are spelled out (SUCCESS, FAILED, PROMOTED, REJECTED), so colour is never needed.
+Everything shown is read from the session database; commands are written into it and the
+engine applies them.
+"""
+
+
+class ReasonDialog(ModalScreen[str | None]):
+    """Confirm approve/veto of a skill; returns the reason, or None if cancelled."""
+
+    def __init__(self, action: str, skill: str) -> None:
+        super().__init__()
+        self.action, self.skill = action, skill
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(
+                f"{self.action.capitalize()} skill {self.skill}? Say why (kept in the audit log):"
+            )
+            yield Input(placeholder="reason", id="reason")
+            with Horizontal(classes="buttons"):
+                yield Button(self.action.capitalize(), variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            reason = self.query_one(Input).value.strip()
+            if not reason:
+                self.query_one(Input).placeholder = "a reason is required"
+                return
+            self.dismiss(reason)
+        else:
+            self.dismiss(None)
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        self.query_one("#ok", Button).press()
+
+    def key_escape(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceDialog(ModalScreen[str]):
+    """A question with a few buttons; returns the id of the button pressed."""
+
+    def __init__(self, question: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.question, self.choices = question, choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            with Horizontal(classes="buttons"):
+                for choice_id, label in self.choices:
+                    yield Button(label, id=choice_id)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "")
+
+    def key_escape(self) -> None:
+        self.dismiss("cancel")
+
+
+class HelpScreen(ModalScreen[None]):
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(HELP)
+            yield Button("Close", id="close")
+
+    def on_button_pressed(self, _event: Button.Pressed) -> None:
+        self.dismiss(None)
+
+    def key_escape(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,93 @@
+"""Live trial: the code streaming in (highlighted), stdout, sim status and each turn's decision.
+
+Tail-follow: the code and stdout views stay pinned to the end until the user scrolls up, and
+resume following when they scroll back to the bottom (or press ``f``).
+"""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Log, Static
+
+
+class FollowScroll(VerticalScroll):
+    """A scroll view that keeps to the bottom unless the user scrolled away from it."""
+
+    def at_bottom(self) -> bool:
+        return self.scroll_y >= self.max_scroll_y - 1
+
+    def show(self, renderable) -> None:
+        follow = self.at_bottom()
+        self.query_one(Static).update(renderable)
+        if follow:
+            self.call_after_refresh(self.scroll_end, animate=False)
+
+
+class LivePane(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static("waiting for a trial…", id="live-title")
+        with Horizontal(id="live-top"):
+            with FollowScroll(id="live-code"):
+                yield Static("", id="live-code-text")
+            yield Static("", id="live-status")
+        yield Log(id="live-stdout", max_lines=400)
+
+    def show(self, trial, pinned: bool) -> None:
+        if trial is None:
+            return
+        kind = " · SYNTHETIC" if trial.synthetic else ""
+        pin = " · pinned (f: follow latest)" if pinned else ""
+        self.query_one("#live-title", Static).update(
+            f"[b]{trial.key}[/b] · seed {trial.seed} · {trial.model}{kind}{pin}"
+        )
+        text = trial.stream
+        if not text and trial.blocks:
+            last = trial.blocks[max(trial.blocks)]
+            text = last.code
+        if getattr(self, "_code", None) != (trial.key, text):  # highlighting is the costly part
+            self._code = (trial.key, text)
+            self.query_one(FollowScroll).show(
+                Syntax(
+                    text or "# waiting for the LLM…", "python", theme="ansi_dark", word_wrap=True
+                )
+            )
+        s = trial.status or {}
+        lines = [
+            f"phase   {s.get('phase', '-')}",
+            f"gripper {s.get('gripper', '-')}",
+            f"cube    {s.get('cube_height', 0) * 100:.1f} cm"
+            if "cube_height" in s
+            else "cube    -",
+            f"step    {s.get('step', '-')}",
+            "",
+            "turns:",
+        ]
+        for b in sorted(trial.blocks.values(), key=lambda b: b.index):
+            verdict = "" if b.success is None else (" SUCCESS" if b.success else " not yet")
+            lines.append(f" {b.index} {b.decision.upper() or '…'}{verdict}")
+        if trial.finished:
+            ok = trial.finished.get("final_success")
+            lines += [
+                "",
+                f"FINAL: {'SUCCESS' if ok else 'FAILED'}",
+                f"({trial.finished.get('end_reason')})",
+            ]
+        self.query_one("#live-status", Static).update("\n".join(lines))
+        self._show_stdout(trial)
+
+    def _show_stdout(self, trial) -> None:
+        """Append only the lines not shown yet (rewrite only when the trial changes)."""
+        log = self.query_one(Log)
+        lines = list(trial.stdout)
+        shown_key, shown_total = getattr(self, "_shown", (None, 0))
+        total = trial.stdout_total
+        if shown_key != trial.key or total - shown_total > len(lines) or total < shown_total:
+            log.clear()
+            new = lines
+        else:
+            new = lines[len(lines) - (total - shown_total) :] if total > shown_total else []
+        if new:
+            log.write_lines(new)
+        self._shown = (trial.key, total)

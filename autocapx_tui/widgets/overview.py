@@ -1,0 +1,63 @@
+"""Sweep overview: conditions x backbones progress, running, errors, ETA."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+
+class OverviewPane(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static(id="overview-header")
+        yield DataTable(id="overview-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("condition", "backbone", "done", "successes", "rate", "running", "errors")
+
+    def refresh_from(self, feed, session: dict, per_cell_total: int) -> None:
+        progress = feed.progress()
+        done, total = progress["done"], session["total_trials"]
+        kind = "SYNTHETIC offline coder" if session["synthetic"] else "LLM"
+        eta = "-"
+        started = session["created_at"]
+        if 0 < done < total:
+            rate = done / max(1e-6, session["updated_at"] - started)
+            eta = f"{(total - done) / max(rate, 1e-6) / 60:.0f} min" if rate else "-"
+        elif done >= total:
+            eta = "done"
+        header = self.query_one("#overview-header", Static)
+        header.update(
+            f"[b]{session['id']}[/b]  ·  {session['task']}  ·  {kind}  ·  status: {session['status'].upper()}\n"
+            f"{done}/{total} trials done · {progress['successes']} succeeded · ETA {eta}"
+        )
+        table = self.query_one(DataTable)
+        running, errors = feed.running_counts(), feed.error_counts()
+        rows = {(s.condition, s.backbone): s for s in feed.summary()}
+        keys = sorted(set(rows) | set(running) | set(errors))
+        cells = []
+        for key in keys:
+            s = rows.get(key)
+            n = s.n if s else 0
+            cells.append(
+                (
+                    key[0],
+                    key[1],
+                    f"{n}/{per_cell_total}",
+                    str(s.k) if s else "0",
+                    f"{100 * s.rate:.0f}%" if s else "-",
+                    str(running.get(key, 0)),
+                    str(errors.get(key, 0)),
+                )
+            )
+        if cells != getattr(self, "_cells", None):
+            self._cells = cells
+            table.clear()
+            table.add_rows(cells)
+
+
+def clock() -> float:
+    return time.time()

@@ -1,0 +1,166 @@
+"""The console with Pilot: every pane, every key action, commands landing in the store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from autocapx_tui.app import ConsoleApp
+from autocapx_tui.widgets.dialogs import ChoiceDialog, HelpScreen, ReasonDialog
+from autocapx_tui.widgets.stats import interval_bar
+from tests import tui_fixture
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tui_fixture.build(tmp_path / "sessions" / "fixture-session")
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector).render())
+
+
+async def test_every_pane_is_reachable_by_key(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key, tab in zip(
+            "123456", ("overview", "live", "timeline", "library", "stats", "trials"), strict=True
+        ):
+            await pilot.press(key)
+            assert app.query_one("TabbedContent").active == tab
+        overview = text_of(app, "#overview-header")
+        assert "SYNTHETIC offline coder" in overview and "4/6 trials done · 3 succeeded" in overview
+        table = app.query_one("#overview-table")
+        assert table.row_count == 2
+
+
+async def test_live_pane_shows_streamed_code_stdout_and_status(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        assert "r0/P21_a/syn/0002" in text_of(app, "#live-title")
+        status = text_of(app, "#live-status")
+        assert "phase   moving" in status and "cube    2.1 cm" in status and "0 INITIAL" in status
+        assert "12 grasp candidates" in "\n".join(app.query_one("#live-stdout").lines)
+        # New events arrive while watching: they show up on the next tick.
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute(
+                "INSERT INTO events (at, kind, trial_key, run_id, data_json) VALUES (0, 'exec_result', 'r0/P21_a/syn/0002', 5, ?)",
+                (
+                    json.dumps(
+                        {
+                            "block": 0,
+                            "ok": True,
+                            "success": True,
+                            "reward": 1.0,
+                            "status": {
+                                "phase": "idle",
+                                "gripper": "closed",
+                                "cube_height": 0.17,
+                                "step": 86,
+                            },
+                        }
+                    ),
+                ),
+            )
+        conn.close()
+        app.tick_events()
+        await pilot.pause()
+        status = text_of(app, "#live-status")
+        assert "gripper closed" in status and "0 INITIAL SUCCESS" in status
+
+
+async def test_approve_and_veto_land_in_the_store_with_a_reason(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        await pilot.press("v")
+        assert isinstance(app.screen, ReasonDialog)
+        app.screen.query_one("#ok").press()  # no reason yet: refused
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonDialog)
+        app.screen.query_one("Input").value = "hard-coded pose"
+        app.screen.query_one("#ok").press()
+        await pilot.pause()
+        assert not isinstance(app.screen, ReasonDialog)
+        await pilot.press("down", "a")
+        app.screen.query_one("Input").value = "useful after all"
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.press("escape")  # cancelled: nothing sent
+    sent = tui_fixture.commands(db)
+    assert [(a, args["skill"], args["reason"]) for a, args, _ in sent] == [
+        ("veto", "aaaaaaaaaaaa", "hard-coded pose"),
+        ("approve", "bbbbbbbbbbbb", "useful after all"),
+    ]
+
+
+async def test_pause_resume_and_stop_reach_the_engine_through_the_store(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test() as pilot:
+        await pilot.press("p", "r", "s")
+        assert isinstance(app.screen, ChoiceDialog)
+        await pilot.click("#stop")
+        await pilot.pause()
+    assert [a for a, _, _ in tui_fixture.commands(db)] == ["pause", "resume", "stop"]
+
+
+async def test_trial_browser_opens_a_finished_trial(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6")
+        table = app.query_one("#trials-table")
+        assert table.row_count == 4
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "live"
+        assert "pinned" in text_of(app, "#live-title")
+        await pilot.press("3")
+        assert app.query_one("#timeline-table").row_count == 2
+        await pilot.press("f")
+        assert "pinned" not in text_of(app, "#live-title")
+
+
+async def test_quitting_a_tui_session_asks_what_to_do_with_the_sweep(db: Path) -> None:
+    app = ConsoleApp(db, owns_engine=True, live_updates=False)
+    async with app.run_test() as pilot:
+        await pilot.press("q")
+        assert isinstance(app.screen, ChoiceDialog)
+        await pilot.click("#leave")
+    assert app.return_value == "detached" and tui_fixture.commands(db) == []
+    app = ConsoleApp(db, owns_engine=True, live_updates=False)
+    async with app.run_test() as pilot:
+        await pilot.press("q")
+        await pilot.click("#stop")
+    assert app.return_value == "stopped" and [a for a, _, _ in tui_fixture.commands(db)] == ["stop"]
+    attached = ConsoleApp(db, live_updates=False)
+    async with attached.run_test() as pilot:
+        await pilot.press("q")  # attached viewers just leave
+    assert attached.return_value == "detached"
+
+
+async def test_help_and_stats(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("5")
+        table = app.query_one("#stats-table")
+        assert table.row_count == 2
+        row = table.get_row_at(0)
+        assert row[0] == "C2" and row[3] == "100%" and row[6] == "+50 pp"
+
+
+def test_interval_bar_needs_no_colour() -> None:
+    bar = interval_bar(0.2, 0.5, 0.8, width=11)
+    assert bar == "  [──|──]  ".replace("  [──|──]  ", bar) and bar.index("[") < bar.index(
+        "|"
+    ) < bar.index("]")
+    assert interval_bar(0.0, 0.0, 0.3, width=10).startswith("|")

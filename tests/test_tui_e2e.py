@@ -1,0 +1,134 @@
+"""End to end in a real terminal: `autocapx tui` on an offline sweep inside tmux, keys in,
+screen out; leave it running, re-attach, and find the sweep finished with nothing lost."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.sweep_helpers import ROOT, write_config
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None, reason="needs tmux (the CI script installs it)"
+)
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(
+        ["tmux", "-L", "autocapx-test", *args], capture_output=True, text=True, timeout=20
+    ).stdout
+
+
+def screen(session: str) -> str:
+    return tmux("capture-pane", "-t", session, "-p")
+
+
+def wait_for(session: str, text: str, timeout: float = 60.0) -> str:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        shown = screen(session)
+        if text in shown:
+            return shown
+        time.sleep(0.3)
+    raise AssertionError(f"{text!r} never appeared; screen:\n{screen(session)}")
+
+
+def test_tui_in_tmux_detach_and_reattach(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "s.toml", n=2, latency=0.001)
+    sessions = tmp_path / "sessions"
+    launch = (
+        f"cd {ROOT} && {sys.executable} -m engine tui {config} --sessions-dir {sessions}; sleep 60"
+    )
+    try:
+        tmux("new-session", "-d", "-s", "ui", "-x", "100", "-y", "30", launch)
+        wait_for("ui", "1 Overview")
+        tmux("send-keys", "-t", "ui", "2")
+        wait_for("ui", "turns:")
+        tmux("send-keys", "-t", "ui", "4")
+        wait_for("ui", "override")
+        tmux("send-keys", "-t", "ui", "q")
+        wait_for("ui", "Leave it running")
+        tmux("send-keys", "-t", "ui", "Tab")
+        tmux("send-keys", "-t", "ui", "Enter")
+        shown = wait_for("ui", "re-attach with: autocapx attach")
+        session_id = shown.split("autocapx attach", 1)[1].split()[0]
+        db = sessions / session_id / "session.db"
+        deadline = time.monotonic() + 120
+        status = ""
+        while time.monotonic() < deadline:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "engine",
+                    "sessions",
+                    "--json",
+                    "--sessions-dir",
+                    str(sessions),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            ).stdout
+            status = json.loads(out.splitlines()[0])["status"]
+            if status == "finished":
+                break
+            time.sleep(1)
+        assert status == "finished", "the sweep kept running after the console left"
+        attach = f"cd {ROOT} && {sys.executable} -m engine attach {session_id} --sessions-dir {sessions}; sleep 60"
+        tmux("new-session", "-d", "-s", "again", "-x", "100", "-y", "30", attach)
+        shown = wait_for("again", "4/4 trials done")
+        assert "FINISHED" in shown
+        assert db.exists()
+        tmux("send-keys", "-t", "again", "q")
+    finally:
+        tmux("kill-server")
+
+
+def test_serve_puts_the_console_in_a_browser(tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    from tests import tui_fixture
+
+    sessions = tmp_path / "sessions"
+    tui_fixture.build(sessions / "fixture-session")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "serve",
+            "fixture-session",
+            "--port",
+            str(port),
+            "--sessions-dir",
+            str(sessions),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        page = ""
+        for _ in range(60):
+            try:
+                page = (
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                )
+                break
+            except OSError:
+                time.sleep(0.25)
+        assert "autocapx fixture-session" in page and "<html" in page.lower()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

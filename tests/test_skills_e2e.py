@@ -203,17 +203,31 @@ def test_every_study_condition_builds_and_runs(evolved: Path, tmp_path: Path, ca
     assert main(["run", str(config), "--sessions-dir", root, "--quiet"]) == 0
     db = max(Path(root).glob("*/session.db"), key=lambda p: p.stat().st_mtime)
     conn = sqlite3.connect(db)
-    versions = dict(conn.execute("SELECT condition, library_version FROM trials WHERE status = 'done'").fetchall())
+    versions = dict(
+        conn.execute(
+            "SELECT condition, library_version FROM trials WHERE status = 'done'"
+        ).fetchall()
+    )
     assert set(versions) == {"P21_a", "C1", "C2", "C3v2", "manual_3", "empty_ns", "curated9"}
     assert versions["P21_a"] == "none" and versions["curated9"].startswith("curated9-")
     sizes = {
         c: len(json.loads(r[0]))
-        for c, r in ((c, conn.execute("SELECT skill_ids_json FROM library_versions WHERE version = ?", (v,)).fetchone()) for c, v in versions.items())
+        for c, r in (
+            (
+                c,
+                conn.execute(
+                    "SELECT skill_ids_json FROM library_versions WHERE version = ?", (v,)
+                ).fetchone(),
+            )
+            for c, v in versions.items()
+        )
         if r is not None
     }
     assert sizes["C2"] <= sizes["C1"] and sizes["C3v2"] <= sizes["C2"] and sizes["manual_3"] <= 3
     assert sizes["empty_ns"] == sizes["C1"]
-    empty_source = conn.execute("SELECT source FROM library_versions WHERE version = ?", (versions["empty_ns"],)).fetchone()[0]
+    empty_source = conn.execute(
+        "SELECT source FROM library_versions WHERE version = ?", (versions["empty_ns"],)
+    ).fetchone()[0]
     assert "    pass" in empty_source
     capsys.readouterr()
     assert main(["skills", "usage", evolved.parent.name, "--sessions-dir", root, "--json"]) == 0
@@ -221,7 +235,9 @@ def test_every_study_condition_builds_and_runs(evolved: Path, tmp_path: Path, ca
     assert report["total_calls"] > 0 and 0 < report["top3_share"] <= 1
 
 
-def test_evolve_stops_at_the_first_round_without_new_candidates(monkeypatch, tmp_path: Path) -> None:
+def test_evolve_stops_at_the_first_round_without_new_candidates(
+    monkeypatch, tmp_path: Path
+) -> None:
     """The round loop's control flow, with trials and mining replaced by scripted results."""
     from engine.sweep import evolve
     from engine.sweep.config import parse_config

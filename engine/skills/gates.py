@@ -45,9 +45,7 @@ GENERIC_NAMES = frozenset(
     {"main", "run", "solve", "demo", "execute", "do_task", "solve_task", "run_task", "go"}
 )
 """Whole names that say nothing about what a function does (CaP-X's miner dropped these too)."""
-TRIVIAL_CONSTANTS = frozenset(
-    {0, 1, 2, -1, 0.5, -1.0, 3, 4, 10, 100, 1e-6, 1e-8, 1e-9, 1e-12}
-)
+TRIVIAL_CONSTANTS = frozenset({0, 1, 2, -1, 0.5, -1.0, 3, 4, 10, 100, 1e-6, 1e-8, 1e-9, 1e-12})
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.api import geometry
 from engine.api.grasp import plan_grasps
+from engine.api.names import API_NAMES
 from engine.api.perception import (
     PerceptionNoise,
     instances_from_segmentation,
@@ -24,19 +25,6 @@ from engine.sim.ik import IKSolver
 from engine.sim.render import Frame
 from engine.sim.scene import CAMERA_NAME
 from engine.sim.simulator import HOME_QPOS, Simulator
-
-API_NAMES = (
-    "get_observation",
-    "point_prompt_molmo",
-    "segment_sam3_text_prompt",
-    "segment_sam3_point_prompt",
-    "plan_grasp",
-    "get_oriented_bounding_box_from_3d_points",
-    "solve_ik",
-    "move_to_joints",
-    "open_gripper",
-    "close_gripper",
-)
 
 StatusListener = Callable[[dict], None]
 

@@ -21,23 +21,11 @@ import ast
 import re
 from dataclasses import dataclass
 
+from engine.api.names import API_NAMES as _API_NAMES
 from engine.sandbox.policy import ALLOWED_MODULES
 from engine.skills.mining import BUILTIN_NAMES, Candidate
 
-API_NAMES = frozenset(
-    {
-        "get_observation",
-        "point_prompt_molmo",
-        "segment_sam3_text_prompt",
-        "segment_sam3_point_prompt",
-        "plan_grasp",
-        "get_oriented_bounding_box_from_3d_points",
-        "solve_ik",
-        "move_to_joints",
-        "open_gripper",
-        "close_gripper",
-    }
-)
+API_NAMES = frozenset(_API_NAMES)
 MODULE_NAMES = frozenset({"np", "numpy", "math"} | {m.split(".")[0] for m in ALLOWED_MODULES})
 TASK_WORDS = ("cube", "cubes", "block", "red", "green", "blue", "lift", "stack", "table")
 """Words that tie a function to this task or scene rather than to a reusable operation."""

@@ -9,20 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-API_NAMES = frozenset(
-    {
-        "get_observation",
-        "point_prompt_molmo",
-        "segment_sam3_text_prompt",
-        "segment_sam3_point_prompt",
-        "plan_grasp",
-        "get_oriented_bounding_box_from_3d_points",
-        "solve_ik",
-        "move_to_joints",
-        "open_gripper",
-        "close_gripper",
-    }
-)
+from engine.api.names import API_NAMES as _API_NAMES
+
+API_NAMES = frozenset(_API_NAMES)
 
 FOLLOW_UP_MARKER = "Respond with EXACTLY ONE of"
 SUCCESS = re.compile(r"^task success: (yes|no)\s*$", re.M | re.I)

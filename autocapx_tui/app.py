@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from autocapx_tui.feed import SessionFeed
 from autocapx_tui.widgets.dialogs import ChoiceDialog, HelpScreen, ReasonDialog
@@ -25,6 +25,11 @@ from autocapx_tui.widgets.timeline import TimelinePane
 from autocapx_tui.widgets.trials import TrialsPane
 
 TABS = ("overview", "live", "timeline", "library", "stats", "trials")
+KEY_HINTS = (
+    " 1-6 panes  p pause  r resume  s stop  a/v approve/veto  f follow  ^p palette  ? help  q quit"
+)
+"""A fixed key line rather than Textual's Footer: the Footer recomposes on every focus change
+(its bindings change), which made switching panes several times slower over SSH."""
 EVENT_TICK_S = 0.1
 TABLE_TICK_S = 1.0
 
@@ -95,7 +100,7 @@ class ConsoleApp(App):
                 yield StatsPane()
             with TabPane("6 Trials", id="trials"):
                 yield TrialsPane()
-        yield Footer()
+        yield Static(KEY_HINTS, id="keys")
 
     def on_mount(self) -> None:
         # Animations only cost repaints over a slow link; the console never needs them.
@@ -140,21 +145,36 @@ class ConsoleApp(App):
             self.query_one(TimelinePane).show(trial)
         self._stale_live = False
 
+    PANES = {
+        "overview": OverviewPane,
+        "library": LibraryPane,
+        "stats": StatsPane,
+        "trials": TrialsPane,
+    }
+
     def tick_tables(self, everything: bool = False) -> None:
         """Refresh the tables of the pane on screen (all of them on start-up); tables whose
-        rows did not change are left alone."""
-        tab = self.active_tab
-        if everything or tab == "overview":
-            session = self.feed.session()
-            per_cell = session["config"].get("session", {}).get("trials_per_condition", 0)
-            rounds = int(session["config"].get("_rounds", 1))
-            self.query_one(OverviewPane).refresh_from(self.feed, session, per_cell * rounds or 1)
-        if everything or tab == "library":
-            self.query_one(LibraryPane).refresh_from(self.feed)
-        if everything or tab == "stats":
-            self.query_one(StatsPane).refresh_from(self.feed)
-        if everything or tab == "trials":
-            self.query_one(TrialsPane).refresh_from(self.feed)
+        rows did not change are left alone. Live, the queries run in a thread so a keypress
+        never waits for the database."""
+        tabs = list(self.PANES) if everything else [self.active_tab]
+        tabs = [t for t in tabs if t in self.PANES]
+        if everything or not self.live_updates:
+            for tab in tabs:
+                pane = self.query_one(self.PANES[tab])
+                pane.apply(pane.fetch(self.feed))
+            return
+        if tabs:
+            self._fetch_tables(tabs[0])
+
+    @work(thread=True, exclusive=True, group="tables")
+    def _fetch_tables(self, tab: str) -> None:
+        pane_type = self.PANES[tab]
+        data = pane_type.fetch(self.feed)
+        self.call_from_thread(self._apply_table, tab, data)
+
+    def _apply_table(self, tab: str, data) -> None:
+        if self.active_tab == tab:
+            self.query_one(self.PANES[tab]).apply(data)
 
     # ------------------------------------------------------------------ actions
     def action_show_tab(self, tab: str) -> None:

@@ -21,8 +21,14 @@ class LibraryPane(Vertical):
         )
         self.rows: list[dict] = []
 
+    @staticmethod
+    def fetch(feed) -> list[dict]:
+        return feed.skills()
+
     def refresh_from(self, feed) -> None:
-        rows = feed.skills()
+        self.apply(self.fetch(feed))
+
+    def apply(self, rows: list[dict]) -> None:
         if rows == getattr(self, "rows", None):
             return
         table = self.query_one(DataTable)

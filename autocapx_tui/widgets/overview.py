@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
@@ -18,8 +16,30 @@ class OverviewPane(Vertical):
         table = self.query_one(DataTable)
         table.add_columns("condition", "backbone", "done", "successes", "rate", "running", "errors")
 
-    def refresh_from(self, feed, session: dict, per_cell_total: int) -> None:
-        progress = feed.progress()
+    @staticmethod
+    def fetch(feed) -> dict:
+        """The queries (run off the UI thread)."""
+        session = feed.session()
+        config = session["config"]
+        per_cell = config.get("session", {}).get("trials_per_condition", 0) * int(
+            config.get("_rounds", 1)
+        )
+        return {
+            "session": session,
+            "per_cell": per_cell or 1,
+            "progress": feed.progress(),
+            "running": feed.running_counts(),
+            "errors": feed.error_counts(),
+            "summary": feed.summary(),
+        }
+
+    def refresh_from(
+        self, feed, session: dict | None = None, per_cell_total: int | None = None
+    ) -> None:
+        self.apply(self.fetch(feed))
+
+    def apply(self, data: dict) -> None:
+        session, per_cell_total, progress = data["session"], data["per_cell"], data["progress"]
         done, total = progress["done"], session["total_trials"]
         kind = "SYNTHETIC offline coder" if session["synthetic"] else "LLM"
         eta = "-"
@@ -35,8 +55,8 @@ class OverviewPane(Vertical):
             f"{done}/{total} trials done · {progress['successes']} succeeded · ETA {eta}"
         )
         table = self.query_one(DataTable)
-        running, errors = feed.running_counts(), feed.error_counts()
-        rows = {(s.condition, s.backbone): s for s in feed.summary()}
+        running, errors = data["running"], data["errors"]
+        rows = {(s.condition, s.backbone): s for s in data["summary"]}
         keys = sorted(set(rows) | set(running) | set(errors))
         cells = []
         for key in keys:
@@ -57,7 +77,3 @@ class OverviewPane(Vertical):
             self._cells = cells
             table.clear()
             table.add_rows(cells)
-
-
-def clock() -> float:
-    return time.time()

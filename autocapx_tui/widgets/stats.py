@@ -31,8 +31,14 @@ class StatsPane(Vertical):
             "condition", "backbone", "n", "rate", "interval", "95% CI", "vs ref"
         )
 
-    def refresh_from(self, feed, reference: str = "P21_a") -> None:
-        rows = feed.summary()
+    @staticmethod
+    def fetch(feed) -> list:
+        return feed.summary()
+
+    def refresh_from(self, feed) -> None:
+        self.apply(self.fetch(feed))
+
+    def apply(self, rows: list, reference: str = "P21_a") -> None:
         refs = {r.backbone: r for r in rows if r.condition == reference}
         cells = []
         for r in rows:

@@ -24,8 +24,14 @@ class TrialsPane(Vertical):
         )
         self._count = -1
 
+    @staticmethod
+    def fetch(feed) -> list[dict]:
+        return feed.finished_trials()
+
     def refresh_from(self, feed) -> None:
-        rows = feed.finished_trials()
+        self.apply(self.fetch(feed))
+
+    def apply(self, rows: list[dict]) -> None:
         if len(rows) == self._count:
             return
         self._count = len(rows)

@@ -64,8 +64,9 @@ class LibraryPane(Vertical):
 
     def show_detail(self) -> None:
         skill = self.selected()
-        if skill is None:
+        if skill is None or getattr(self, "_detail", None) == (skill["id"], skill["gates"]):
             return
+        self._detail = (skill["id"], skill["gates"])
         from rich.console import Group
         from rich.text import Text
 

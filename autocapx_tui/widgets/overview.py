@@ -49,11 +49,13 @@ class OverviewPane(Vertical):
             eta = f"{(total - done) / max(rate, 1e-6) / 60:.0f} min" if rate else "-"
         elif done >= total:
             eta = "done"
-        header = self.query_one("#overview-header", Static)
-        header.update(
+        text = (
             f"[b]{session['id']}[/b]  ·  {session['task']}  ·  {kind}  ·  status: {session['status'].upper()}\n"
             f"{done}/{total} trials done · {progress['successes']} succeeded · ETA {eta}"
         )
+        if text != getattr(self, "_header", None):  # an unchanged update still costs a layout
+            self._header = text
+            self.query_one("#overview-header", Static).update(text)
         table = self.query_one(DataTable)
         running, errors = data["running"], data["errors"]
         rows = {(s.condition, s.backbone): s for s in data["summary"]}

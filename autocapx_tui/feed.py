@@ -139,24 +139,24 @@ class SessionFeed:
         return live_summary(self.reader.conn, by_backbone=True)
 
     def running_counts(self) -> dict[tuple[str, str], int]:
-        rows = self.reader._rows(
+        rows = self.reader.query(
             "SELECT condition, backbone, COUNT(*) AS n FROM trials WHERE status = 'running' GROUP BY 1, 2"
         )
         return {(r["condition"], r["backbone"]): r["n"] for r in rows}
 
     def error_counts(self) -> dict[tuple[str, str], int]:
-        rows = self.reader._rows(
+        rows = self.reader.query(
             "SELECT condition, backbone, COUNT(*) AS n FROM trials WHERE status = 'error' GROUP BY 1, 2"
         )
         return {(r["condition"], r["backbone"]): r["n"] for r in rows}
 
     def skills(self) -> list[dict]:
-        rows = self.reader._rows(
+        rows = self.reader.query(
             "SELECT id, name, status, override, occurrences, success_rate, quality, source FROM skills "
             "ORDER BY CASE WHEN status = 'promoted' THEN 0 ELSE 1 END, quality DESC, name LIMIT 500"
         )
         reasons: dict[str, list[str]] = {}
-        for g in self.reader._rows(
+        for g in self.reader.query(
             "SELECT skill_id, gate, passed, reason FROM gate_results ORDER BY id"
         ):
             mark = "PASS" if g["passed"] else "FAIL"
@@ -166,7 +166,7 @@ class SessionFeed:
         return rows
 
     def finished_trials(self, limit: int = 300) -> list[dict]:
-        return self.reader._rows(
+        return self.reader.query(
             "SELECT run_id, trial_key, condition, backbone, seed, final_success, any_success, n_blocks, "
             "end_reason, wall_time_s FROM trials WHERE status = 'done' ORDER BY run_id DESC LIMIT ?",
             (limit,),
@@ -174,7 +174,7 @@ class SessionFeed:
 
     def load_trial(self, run_id: int) -> TrialView:
         """A finished trial from its stored blocks (for the trial browser)."""
-        row = self.reader._rows("SELECT * FROM trials WHERE run_id = ?", (run_id,))[0]
+        row = self.reader.query("SELECT * FROM trials WHERE run_id = ?", (run_id,))[0]
         view = TrialView(
             row["trial_key"], row["condition"], row["backbone"], row["seed"], row["model"] or ""
         )

@@ -150,7 +150,7 @@ async def test_a_veto_sent_while_running_changes_the_next_trials_library(
         await asyncio.sleep(0.1)
     first_version = reader.trials()[0]["library_version"]
     library = json.loads(
-        reader._rows(
+        reader.query(
             "SELECT skill_ids_json FROM library_versions WHERE version = ?", (first_version,)
         )[0]["skill_ids_json"]
     )
@@ -161,7 +161,7 @@ async def test_a_veto_sent_while_running_changes_the_next_trials_library(
     assert await asyncio.wait_for(task, 120) == "finished"
     result = reader.command(command)["result"]
     assert result.startswith("vetoed")
-    decision = reader._rows("SELECT who, action, skill_id, reason FROM decisions")[0]
+    decision = reader.query("SELECT who, action, skill_id, reason FROM decisions")[0]
     assert decision == {
         "who": "bo",
         "action": "veto",
@@ -171,7 +171,7 @@ async def test_a_veto_sent_while_running_changes_the_next_trials_library(
     versions = [t["library_version"] for t in reader.trials()]
     assert versions[-1] != first_version, "trials after the veto run with a new library version"
     later = json.loads(
-        reader._rows(
+        reader.query(
             "SELECT skill_ids_json FROM library_versions WHERE version = ?", (versions[-1],)
         )[0]["skill_ids_json"]
     )

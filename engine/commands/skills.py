@@ -91,9 +91,9 @@ def _list(reader, args) -> int:
     sql = "SELECT id, name, status, override, occurrences, success_rate, quality FROM skills"
     if args.status != "all":
         sql += f" WHERE status = '{args.status}'"
-    rows = reader._rows(sql + " ORDER BY status DESC, quality DESC, name")
+    rows = reader.query(sql + " ORDER BY status DESC, quality DESC, name")
     reasons = {}
-    for g in reader._rows(
+    for g in reader.query(
         "SELECT skill_id, gate, reason FROM gate_results WHERE passed = 0 ORDER BY id"
     ):
         reasons.setdefault(g["skill_id"], []).append(f"{g['gate']}: {g['reason']}")
@@ -147,7 +147,7 @@ def _usage(reader, args) -> int:
 def _show(reader, ref: str) -> int:
     from engine.errors import UserError
 
-    rows = reader._rows(
+    rows = reader.query(
         "SELECT * FROM skills WHERE id = ? OR name = ? ORDER BY quality DESC", (ref, ref)
     )
     if not rows:
@@ -160,11 +160,11 @@ def _show(reader, ref: str) -> int:
         f"appeared in {s['occurrences']} trials · success {s['success_rate']:.0%} · quality {s['quality']:.2f}"
     )
     print("gates:")
-    for g in reader._rows(
+    for g in reader.query(
         "SELECT gate, passed, reason FROM gate_results WHERE skill_id = ? ORDER BY id", (s["id"],)
     ):
         print(f"  {'PASS' if g['passed'] else 'FAIL'} {g['gate']:12} {g['reason']}")
-    for d in reader._rows("SELECT * FROM decisions WHERE skill_id = ? ORDER BY id", (s["id"],)):
+    for d in reader.query("SELECT * FROM decisions WHERE skill_id = ? ORDER BY id", (s["id"],)):
         print(f"decision: {d['action']} by {d['who']} at {time.ctime(d['at'])}: {d['reason']}")
     print("source:")
     print(s["source"])

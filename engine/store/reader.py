@@ -37,14 +37,15 @@ class SessionReader:
         self.db: sqlite_utils.Database = open_db(self.path, check=check, timeout_s=timeout_s)
         self.conn = self.db.conn
 
-    def _rows(self, sql: str, params: tuple = ()) -> list[dict]:
+    def query(self, sql: str, params: tuple = ()) -> list[dict]:
+        """Rows of a read-only query as dicts (viewers' escape hatch for their own views)."""
         with sqlite_errors(self.path):
             cur = self.conn.execute(sql, params)
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def session(self) -> dict:
-        rows = self._rows("SELECT * FROM session")
+        rows = self.query("SELECT * FROM session")
         if not rows:
             from engine.errors import UserError
 
@@ -57,16 +58,16 @@ class SessionReader:
         """Counts of trial runs by status, and completed trials and successes."""
         counts = {
             r["status"]: r["n"]
-            for r in self._rows("SELECT status, COUNT(*) AS n FROM trials GROUP BY status")
+            for r in self.query("SELECT status, COUNT(*) AS n FROM trials GROUP BY status")
         }
-        done = self._rows(
+        done = self.query(
             "SELECT COUNT(*) AS n, COALESCE(SUM(final_success), 0) AS k FROM trials WHERE status = 'done'"
         )[0]
         return {"runs": counts, "done": done["n"], "successes": done["k"]}
 
     def condition_counts(self) -> list[dict]:
         """Per (condition, backbone): completed trials, final successes, any-attempt successes."""
-        return self._rows(
+        return self.query(
             "SELECT condition, backbone, COUNT(*) AS n, SUM(final_success) AS k, "
             "SUM(any_success) AS k_any, AVG(reward) AS mean_reward, AVG(n_blocks) AS mean_blocks, "
             "AVG(regenerations) AS mean_regenerations, "
@@ -83,10 +84,10 @@ class SessionReader:
         sql += " ORDER BY run_id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return self._rows(sql, params)
+        return self.query(sql, params)
 
     def blocks(self, run_id: int) -> list[dict]:
-        rows = self._rows("SELECT * FROM blocks WHERE run_id = ? ORDER BY idx", (run_id,))
+        rows = self.query("SELECT * FROM blocks WHERE run_id = ? ORDER BY idx", (run_id,))
         for r in rows:
             r["sim_summary"] = json.loads(r.pop("sim_summary_json") or "{}")
         return rows
@@ -125,7 +126,7 @@ class SessionReader:
         return int(cur.lastrowid)
 
     def command(self, command_id: int) -> dict | None:
-        rows = self._rows("SELECT * FROM commands WHERE id = ?", (command_id,))
+        rows = self.query("SELECT * FROM commands WHERE id = ?", (command_id,))
         return rows[0] if rows else None
 
     def close(self) -> None:

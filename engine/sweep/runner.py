@@ -82,7 +82,7 @@ class SweepRunner:
     def _backend(self, backbone: BackboneConfig, seed: int) -> Backend:
         if backbone.backend == "synthetic":  # seeded per trial, so each trial is reproducible
             return self.backend_factory(backbone, seed)
-        if backbone.name not in self._shared:  # one client (connection pool) per backbone
+        if backbone.name not in self._shared:  # one backend object per backbone
             self._shared[backbone.name] = self.backend_factory(backbone, seed)
         return self._shared[backbone.name]
 

@@ -168,7 +168,6 @@ async def run_trial(
     try:
         user, images = first, None
         code_so_far: list[str] = []
-        last: BlockOutcome | None = None
         max_blocks = spec.max_regenerations + 1
         index = 0
         while True:
@@ -227,7 +226,6 @@ async def run_trial(
             )
             state = outcome.summary or state
             code_so_far.append(block.code)
-            last = outcome
             block.wall_time_s = time.perf_counter() - t_turn
             if on_block is not None:
                 on_block(block)
@@ -253,7 +251,6 @@ async def run_trial(
                 visual=spec.feedback == "vdm" and vdm is not None,
                 templates=spec.templates,
             )
-        _ = last
     except SandboxError as exc:
         record.end_reason, record.error = "sandbox_error", str(exc)
     except asyncio.CancelledError:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
+
+from engine.errors import UserError
 
 
 def _count(text: str) -> int:
@@ -34,13 +37,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ci.add_argument("--json", action="store_true")
     ci.set_defaults(handler=_ci)
 
-    cmp_ = s.add_parser("compare", help="arm A against reference arm B")
+    cmp_ = s.add_parser(
+        "compare", help="arm A against reference arm B (one-sided tests ask: is A better?)"
+    )
     for name in ("k_a", "n_a", "k_b", "n_b"):
         cmp_.add_argument(name, type=_count, metavar=name.upper())
     cmp_.add_argument("--json", action="store_true")
     cmp_.set_defaults(handler=_compare)
 
-    eq = s.add_parser("equiv", help="TOST equivalence of two proportions within a margin")
+    eq = s.add_parser(
+        "equiv", help="TOST equivalence of two proportions within a margin (Agresti-Caffo)"
+    )
     for name in ("k_a", "n_a", "k_b", "n_b"):
         eq.add_argument(name, type=_count, metavar=name.upper())
     eq.add_argument(
@@ -50,7 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     eq.add_argument("--json", action="store_true")
     eq.set_defaults(handler=_equiv)
 
-    nn = s.add_parser("n-needed", help="trials per arm to separate two rates")
+    nn = s.add_parser(
+        "n-needed", help="trials per arm to separate two rates (two-sided, Cohen's h)"
+    )
     nn.add_argument("p_a", type=float, metavar="P_A")
     nn.add_argument("p_b", type=float, metavar="P_B")
     nn.add_argument("--power", type=float, default=0.8)
@@ -70,7 +79,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _emit(args: argparse.Namespace, payload: dict, text: str) -> int:
-    print(json.dumps(payload) if args.json else text)
+    """Print one strict JSON object (no NaN/Infinity, which JSON parsers reject) or the text."""
+    if args.json:
+        try:
+            text = json.dumps(payload, allow_nan=False)
+        except ValueError:
+            bad = sorted(
+                k for k, v in payload.items() if isinstance(v, float) and not math.isfinite(v)
+            )
+            raise UserError(f"not defined for these counts: {', '.join(bad)}") from None
+    print(text)
     return 0
 
 
@@ -90,7 +108,7 @@ def _compare(args: argparse.Namespace) -> int:
     from engine.stats import compare
 
     c = compare(args.k_a, args.n_a, args.k_b, args.n_b)
-    payload = {k: v for k, v in c.to_dict().items()}
+    payload = c.to_dict()
     text = (
         f"A {c.rate_a:.1%} vs B {c.rate_b:.1%}: {c.diff_pp:+.1f} pp; Newcombe 95% "
         f"[{100 * c.newcombe_low:+.1f}, {100 * c.newcombe_high:+.1f}] pp\n"
@@ -116,7 +134,10 @@ def _n_needed(args: argparse.Namespace) -> int:
     from engine.stats import n_needed
 
     r = n_needed(args.p_a, args.p_b, args.power, args.alpha)
-    text = f"{r.n_per_arm} trials per arm to separate {r.p_a:.0%} from {r.p_b:.0%} (power {r.power}, two-sided alpha {r.alpha})"
+    text = (
+        f"{r.n_per_arm} trials per arm to separate {r.p_a:g} from {r.p_b:g} "
+        f"(power {r.power:g}, two-sided alpha {r.alpha:g}; Cohen's h, normal approximation)"
+    )
     return _emit(args, r.to_dict(), text)
 
 

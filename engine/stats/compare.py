@@ -1,10 +1,20 @@
 """Comparing a condition A with a reference condition B (the study's battery of tests).
 
-Directions: the one-sided tests ask whether A is *better* than B. The exact binomial test
-treats B's observed rate as fixed and asks how likely A's successes (or more) would be at that
-rate; if B's rate is 0 or 1 the binomial is degenerate (p = 1 when A cannot exceed it, and the
-test is still computed by scipy otherwise). Fisher's exact test compares the 2x2 table
-[[k_A, n_A - k_A], [k_B, n_B - k_B]]. Newcombe's hybrid score interval bounds p_A - p_B.
+Direction: every one-sided test here asks whether A is *better* than B (a higher success rate);
+a small p is evidence for A > B, a p near 1 says nothing about A < B.
+
+* Exact binomial test (``scipy.stats.binomtest``, ``alternative="greater"``): P(X >= k_A) for
+  X ~ Binomial(n_A, p_B), with B's *observed* rate taken as the truth. It ignores B's own
+  sampling error, so it is anti-conservative unless n_B is much larger than n_A; Fisher's test
+  below accounts for both arms. At the edges it is still well defined: p_B = 1 gives p = 1
+  (nothing can beat a rate of 1) and p_B = 0 gives p = 1 if k_A = 0, else p = 0.
+* Fisher's exact test (``scipy.stats.fisher_exact``) on the 2x2 table
+  [[k_A, n_A - k_A], [k_B, n_B - k_B]]: two-sided, and one-sided ``greater`` (odds of success
+  higher in A), conditioning on both margins.
+* Newcombe's hybrid score interval (method 10 of Newcombe 1998; statsmodels
+  ``confint_proportions_2indep(method="newcomb")``) for p_A - p_B, built from the two Wilson
+  intervals; good coverage even at 0/n and n/n.
+* Whether the two Wilson intervals overlap (a blunt, conservative check shown for readers).
 """
 
 from __future__ import annotations
@@ -20,13 +30,15 @@ from engine.stats.intervals import overlap, wilson
 
 @dataclass(frozen=True)
 class Comparison:
+    """A vs reference B. Rates and Newcombe bounds are fractions; ``diff_pp`` is in points."""
+
     rate_a: float
     rate_b: float
-    diff_pp: float
-    binomial_p_one_sided: float
+    diff_pp: float  # 100 * (rate_a - rate_b)
+    binomial_p_one_sided: float  # H1: A's rate > B's observed rate
     fisher_p_two_sided: float
-    fisher_p_one_sided: float
-    newcombe_low: float
+    fisher_p_one_sided: float  # H1: A's odds of success > B's
+    newcombe_low: float  # bounds of p_A - p_B, in [-1, 1]
     newcombe_high: float
     ci_overlap: bool
 
@@ -35,16 +47,19 @@ class Comparison:
 
 
 def compare(k_a: int, n_a: int, k_b: int, n_b: int, confidence: float = 0.95) -> Comparison:
+    """Compare k_a/n_a with the reference k_b/n_b (see the module docstring for each test).
+
+    ``confidence`` applies to the Newcombe interval and to the Wilson intervals whose overlap
+    is reported; the p-values do not depend on it.
+    """
     k_a, n_a = validate.counts(k_a, n_a, "A")
     k_b, n_b = validate.counts(k_b, n_b, "B")
+    confidence = validate.probability(confidence, "confidence", open_interval=True)
     p_a, p_b = k_a / n_a, k_b / n_b
-    if p_b >= 1.0:
-        binomial = 1.0  # nothing can beat a reference that always succeeded
-    else:
-        binomial = float(st.binomtest(k_a, n_a, p_b, alternative="greater").pvalue)
+    binomial = st.binomtest(k_a, n_a, p_b, alternative="greater").pvalue
     table = [[k_a, n_a - k_a], [k_b, n_b - k_b]]
-    fisher_two = float(st.fisher_exact(table, alternative="two-sided").pvalue)
-    fisher_one = float(st.fisher_exact(table, alternative="greater").pvalue)
+    fisher_two = st.fisher_exact(table, alternative="two-sided").pvalue
+    fisher_one = st.fisher_exact(table, alternative="greater").pvalue
     low, high = confint_proportions_2indep(
         k_a, n_a, k_b, n_b, method="newcomb", compare="diff", alpha=1 - confidence
     )
@@ -52,9 +67,9 @@ def compare(k_a: int, n_a: int, k_b: int, n_b: int, confidence: float = 0.95) ->
         rate_a=p_a,
         rate_b=p_b,
         diff_pp=100.0 * (p_a - p_b),
-        binomial_p_one_sided=binomial,
-        fisher_p_two_sided=fisher_two,
-        fisher_p_one_sided=fisher_one,
+        binomial_p_one_sided=float(binomial),
+        fisher_p_two_sided=float(fisher_two),
+        fisher_p_one_sided=float(fisher_one),
         newcombe_low=float(low),
         newcombe_high=float(high),
         ci_overlap=overlap(wilson(k_a, n_a, confidence), wilson(k_b, n_b, confidence)),

@@ -19,6 +19,48 @@ def _sessions_dir(p: argparse.ArgumentParser) -> None:
     )
 
 
+def executor_args(p: argparse.ArgumentParser, *, resume: bool = False) -> None:
+    g = p.add_argument_group("where trials run")
+    g.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default=None,
+        help="local processes (default) or a Ray cluster"
+        + (" (default: what the session ran with)" if resume else ""),
+    )
+    g.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join, host:port (default: $RAY_ADDRESS, else start Ray here)",
+    )
+    g.add_argument(
+        "--cpus-per-trial",
+        type=float,
+        default=None,
+        help="Ray: CPUs reserved per trial slot (default 1; e.g. 0.25 when LLM-bound)",
+    )
+
+
+def executor_choice(args: argparse.Namespace, stored: object = None) -> object:
+    """The ExecutorChoice the flags ask for, starting from ``stored`` (resume) or local."""
+    from engine.errors import UserError
+    from engine.sweep.executor import ExecutorChoice
+
+    base = stored if isinstance(stored, ExecutorChoice) else ExecutorChoice()
+    kind = args.executor or base.kind
+    if kind != "ray" and (args.address is not None or args.cpus_per_trial is not None):
+        raise UserError("--address and --cpus-per-trial only apply with --executor ray")
+    if args.cpus_per_trial is not None and not 0 < args.cpus_per_trial <= 64:
+        raise UserError("--cpus-per-trial must be above 0 and at most 64")
+    if kind != base.kind:
+        base = ExecutorChoice(kind=kind)
+    return ExecutorChoice(
+        kind=kind,
+        address=base.address if args.address is None else args.address,
+        cpus_per_trial=base.cpus_per_trial if args.cpus_per_trial is None else args.cpus_per_trial,
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="start a sweep from a TOML config (headless)")
     run.add_argument("config", type=Path, help="sweep config (TOML)")
@@ -26,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--detach", action="store_true", help="run in the background; print the session id"
     )
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    executor_args(run)
     _sessions_dir(run)
     run.set_defaults(handler=_run)
 
@@ -37,6 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     resume.add_argument("--detach", action="store_true", help="resume in the background")
     resume.add_argument("--quiet", action="store_true", help="no progress output")
+    executor_args(resume, resume=True)
     _sessions_dir(resume)
     resume.set_defaults(handler=_resume)
 
@@ -88,9 +132,13 @@ def _run(args: argparse.Namespace) -> int:
     from engine.sweep.session import create_session, execute_session
 
     config = load_config(args.config)
+    executor = executor_choice(args)
+    executor.preflight()
     root = sessions_root(args.sessions_dir)
-    directory = create_session(config, root, args.config)
+    directory = create_session(config, root, args.config, executor=executor)
     label = " (SYNTHETIC offline coder)" if config.synthetic_only else ""
+    if executor.kind != "local":
+        label += f" on {executor.kind}"
     if args.detach:
         _detach(directory, root)
         print(directory.name)
@@ -115,9 +163,13 @@ def _resume(args: argparse.Namespace) -> int:
     root = sessions_root(args.sessions_dir)
     directory = find_session(root, args.session).parent
     config = config_for_resume(directory, args.force, args.config)
-    from engine.sweep.session import stored_config
+    from engine.sweep.session import remember_executor, stored_config
 
-    rounds = stored_config(directory)[1]["rounds"]
+    info = stored_config(directory)[1]
+    rounds = info["rounds"]
+    executor = executor_choice(args, info["executor"])
+    if executor != info["executor"]:
+        remember_executor(directory, executor)
     if rounds > 1 and not args.detach:
         from engine.sweep.evolve import run_rounds
 

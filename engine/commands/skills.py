@@ -8,6 +8,8 @@ import os
 import time
 from pathlib import Path
 
+from engine.commands.session import executor_args, executor_choice
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evolve", help="rounds of run -> mine -> gate -> build library")
@@ -15,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--rounds", type=int, default=2)
     ev.add_argument("--quiet", action="store_true")
     ev.add_argument("--sessions-dir", type=Path, default=None)
+    executor_args(ev)
     ev.set_defaults(handler=_evolve)
 
     sk = sub.add_parser("skills", help="list, show, approve or veto a session's skills")
@@ -55,8 +58,14 @@ def _evolve(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         raise UserError("--rounds must be at least 1")
     config = load_config(args.config)
+    executor = executor_choice(args)
+    executor.preflight()
     directory = create_session(
-        config, sessions_root(args.sessions_dir), args.config, rounds=args.rounds
+        config,
+        sessions_root(args.sessions_dir),
+        args.config,
+        rounds=args.rounds,
+        executor=executor,
     )
     if not args.quiet:
         print(

@@ -27,8 +27,17 @@ class HeadlessProgress:
     def __call__(self, plan: TrialPlan, record: TrialRecord | None, what: str) -> None:
         if what == "started":
             self.running += 1
-        elif what in ("done", "abandoned", "error"):
+        elif what in ("done", "abandoned", "error", "lost"):
             self.running -= 1
+        if what == "lost" and not self.quiet:
+            if self.tty:
+                self.stream.write("\n")
+            print(
+                f"{plan.key}: the worker running it died; its run is abandoned and the trial "
+                "runs again",
+                file=self.stream,
+                flush=True,
+            )
         if what == "error" and record is not None and not self.quiet:
             if self.tty:
                 self.stream.write("\n")

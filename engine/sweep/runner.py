@@ -5,6 +5,10 @@ then each block as it ends) and committed as done atomically when it ends. Comma
 viewers are polled from the store: ``pause`` stops launching trials, ``resume`` continues,
 ``stop`` cancels the running trials (their runs are marked abandoned and re-run on resume);
 ``approve``/``veto`` go to the skill library's handler.
+
+Where a trial runs is the executor's business (this process, or a Ray cluster); the runner
+stays the single writer. A trial whose worker died is abandoned and run again from its start,
+up to ``MAX_WORKER_LOSSES`` times before it counts as an infrastructure failure.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ from engine.llm.base import Backend
 from engine.llm.factory import make_backend
 from engine.store.writer import SessionWriter
 from engine.sweep.config import BackboneConfig, SweepConfig
+from engine.sweep.executor import BackendCache, LocalExecutor, TrialExecutor, WorkerLost
 from engine.sweep.plan import TrialPlan
 from engine.trial import events as ev
-from engine.trial.loop import LibrarySnapshot, TrialSpec, run_trial
+from engine.trial.loop import LibrarySnapshot, TrialSpec
 from engine.trial.records import Price, TrialRecord
 
 COMMAND_POLL_S = 0.25
 MAX_CONSECUTIVE_ERRORS = 5
 """Infrastructure failures in a row (dead API, broken sandbox) after which the sweep stops."""
 INFRA_END_REASONS = ("llm_error", "sandbox_error")
+MAX_WORKER_LOSSES = 3
+"""Times one trial is re-run in a sweep after the process running it died."""
 
 LibraryProvider = Callable[[str], LibrarySnapshot]
 CommandHandler = Callable[[dict], str]
@@ -58,17 +65,19 @@ class SweepRunner:
         skill_commands: CommandHandler | None = None,
         backend_factory: Callable[[BackboneConfig, int], Backend] | None = None,
         after_trial: Callable[[], None] | None = None,
+        executor: TrialExecutor | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
         self.library_for = library_for
         self.on_progress = on_progress
         self.skill_commands = skill_commands
-        self.backend_factory = backend_factory or _default_backend
+        self.backend_factory = backend_factory or default_backend
         self.after_trial = after_trial
+        self.executor: TrialExecutor = executor or LocalExecutor()
         self.state = RunnerState()
         self._backbones = {b.name: b for b in config.backbones}
-        self._shared: dict[str, Backend] = {}
+        self._backends = BackendCache(self.backend_factory)
         self._global = asyncio.Semaphore(config.session.concurrency)
         self._per_backbone = {
             b.name: asyncio.Semaphore(b.concurrency or config.session.concurrency)
@@ -77,14 +86,6 @@ class SweepRunner:
         self._tasks: set[asyncio.Task] = set()
         self._resumed = asyncio.Event()
         self._resumed.set()
-
-    # ---------------------------------------------------------------- backends
-    def _backend(self, backbone: BackboneConfig, seed: int) -> Backend:
-        if backbone.backend == "synthetic":  # seeded per trial, so each trial is reproducible
-            return self.backend_factory(backbone, seed)
-        if backbone.name not in self._shared:  # one backend object per backbone
-            self._shared[backbone.name] = self.backend_factory(backbone, seed)
-        return self._shared[backbone.name]
 
     # ---------------------------------------------------------------- commands
     def handle_command(self, command: dict) -> str:
@@ -132,65 +133,88 @@ class SweepRunner:
     async def _run_one(self, plan: TrialPlan) -> None:
         backbone = self._backbones[plan.backbone]
         cfg = self.config.session
-        library = self.library_for(plan.condition)
-        backend = self._backend(backbone, plan.seed)
-        run_id = self.writer.begin_run(
-            trial_key=plan.key,
-            trial_index=plan.index,
-            condition=plan.condition,
-            backbone=plan.backbone,
-            seed=plan.seed,
-            backend=backbone.backend,
-            model=backend.model,
-            synthetic=backend.synthetic,
-            library_version=library.version,
-            round=plan.round,
-        )
-        spec = TrialSpec(
-            trial_id=plan.key,
-            task=cfg.task,
-            seed=plan.seed,
-            condition=plan.condition,
-            library=library,
-            max_regenerations=cfg.max_regenerations,
-            block_timeout_s=cfg.block_timeout_s,
-            camera_size=cfg.camera_size,
-            quality=cfg.quality,
-            noise=dict(cfg.noise),
-            feedback=cfg.feedback,
-            price=Price(backbone.price_input_per_m, backbone.price_output_per_m),
-        )
+        for attempt in range(MAX_WORKER_LOSSES + 1):
+            library = self.library_for(plan.condition)
+            backend = self._backends.get(backbone, plan.seed)
+            run_id = self.writer.begin_run(
+                trial_key=plan.key,
+                trial_index=plan.index,
+                condition=plan.condition,
+                backbone=plan.backbone,
+                seed=plan.seed,
+                backend=backbone.backend,
+                model=backend.model,
+                synthetic=backend.synthetic,
+                library_version=library.version,
+                round=plan.round,
+            )
+            spec = TrialSpec(
+                trial_id=plan.key,
+                task=cfg.task,
+                seed=plan.seed,
+                condition=plan.condition,
+                library=library,
+                max_regenerations=cfg.max_regenerations,
+                block_timeout_s=cfg.block_timeout_s,
+                camera_size=cfg.camera_size,
+                quality=cfg.quality,
+                noise=dict(cfg.noise),
+                feedback=cfg.feedback,
+                price=Price(backbone.price_input_per_m, backbone.price_output_per_m),
+            )
+            try:
+                record = await self._execute(plan, run_id, spec, backbone, backend)
+            except WorkerLost as exc:
+                self.writer.abandon_run(run_id, f"worker lost: {exc}")
+                self.writer.event(
+                    "worker_lost", plan.key, run_id, {"reason": str(exc), "attempt": attempt + 1}
+                )
+                if self.on_progress:
+                    self.on_progress(plan, None, "lost")
+                if self.state.stopping:
+                    return
+                continue
+            self._record(plan, run_id, record)
+            return
+        self._infra_failure(f"the worker running {plan.key} died {MAX_WORKER_LOSSES + 1} times")
 
+    async def _execute(
+        self,
+        plan: TrialPlan,
+        run_id: int,
+        spec: TrialSpec,
+        backbone: BackboneConfig,
+        backend: Backend,
+    ) -> TrialRecord:
         def sink(event: ev.TrialEvent) -> None:
             self.writer.event(event.kind, plan.key, run_id, event.data)
+
+        def placed(where: dict) -> None:
+            self.writer.event("trial_placed", plan.key, run_id, where)
 
         if self.on_progress:
             self.on_progress(plan, None, "started")
         try:
-            record = await run_trial(
+            return await self.executor.run(
                 spec,
+                backbone,
                 backend,
                 sink=sink,
                 on_block=lambda block: self.writer.add_block(run_id, plan.key, block),
+                on_placed=placed,
             )
         except asyncio.CancelledError:
             self.writer.abandon_run(run_id, "stopped before it finished")
             if self.on_progress:
                 self.on_progress(plan, None, "abandoned")
             raise
+
+    def _record(self, plan: TrialPlan, run_id: int, record: TrialRecord) -> None:
         if record.end_reason in INFRA_END_REASONS:
             self.writer.fail_run(run_id, record)
-            self.state.errors += 1
-            self.state.consecutive_errors += 1
             if self.on_progress:
                 self.on_progress(plan, record, "error")
-            if self.state.consecutive_errors >= MAX_CONSECUTIVE_ERRORS and not self.state.stopping:
-                self.state.stop_reason = (
-                    f"{MAX_CONSECUTIVE_ERRORS} trials in a row failed for reasons outside the "
-                    f"trial; the last: {record.error}"
-                )
-                self.writer.event("sweep_halted", None, None, {"reason": self.state.stop_reason})
-                self.stop()
+            self._infra_failure(record.error)
             return
         self.state.consecutive_errors = 0
         self.writer.finish_run(run_id, record)
@@ -199,6 +223,18 @@ class SweepRunner:
             self.on_progress(plan, record, "done")
         if self.after_trial is not None:
             self.after_trial()
+
+    def _infra_failure(self, error: str) -> None:
+        """Count a trial lost to infrastructure; halt the sweep after several in a row."""
+        self.state.errors += 1
+        self.state.consecutive_errors += 1
+        if self.state.consecutive_errors >= MAX_CONSECUTIVE_ERRORS and not self.state.stopping:
+            self.state.stop_reason = (
+                f"{MAX_CONSECUTIVE_ERRORS} trials in a row failed for reasons outside the "
+                f"trial; the last: {error}"
+            )
+            self.writer.event("sweep_halted", None, None, {"reason": self.state.stop_reason})
+            self.stop()
 
     async def _guarded(self, plan: TrialPlan) -> None:
         try:
@@ -209,7 +245,9 @@ class SweepRunner:
             self._global.release()
 
     async def run(self, plans: list[TrialPlan]) -> str:
-        """Run the plans not yet done; returns the final status (finished or stopped)."""
+        """Run the plans not yet done; returns the final status (finished or stopped).
+
+        The executor must have been started; whoever started it closes it."""
         done = self.writer.done_keys()
         todo = [p for p in plans if p.key not in done]
         self.writer.set_status("running")
@@ -251,7 +289,7 @@ class SweepRunner:
         return status
 
 
-def _default_backend(backbone: BackboneConfig, seed: int) -> Backend:
+def default_backend(backbone: BackboneConfig, seed: int) -> Backend:
     return make_backend(
         backbone.backend,
         seed=seed,

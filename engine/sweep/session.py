@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 from engine import __version__
@@ -21,6 +22,7 @@ from engine.store.db import open_db
 from engine.store.sessions import DB_NAME, new_session_id, session_dir
 from engine.store.writer import SessionWriter
 from engine.sweep.config import SweepConfig, load_config, parse_config
+from engine.sweep.executor import ExecutorChoice
 
 LOCK_NAME = "runner.lock"
 
@@ -62,7 +64,11 @@ def runner_lock(directory: Path) -> Iterator[None]:
 
 
 def create_session(
-    config: SweepConfig, root: Path, config_path: Path | None = None, rounds: int = 1
+    config: SweepConfig,
+    root: Path,
+    config_path: Path | None = None,
+    rounds: int = 1,
+    executor: ExecutorChoice | None = None,
 ) -> Path:
     """A new session directory and database for ``config``; returns the directory."""
     root.mkdir(parents=True, exist_ok=True)
@@ -82,6 +88,7 @@ def create_session(
         snapshot["_source"] = config.source
         snapshot["_path"] = str(config_path.resolve()) if config_path else ""
         snapshot["_rounds"] = rounds
+        snapshot["_executor"] = asdict(executor or ExecutorChoice())
         writer.create_session(
             directory.name,
             task=config.session.task,
@@ -112,6 +119,7 @@ def stored_config(directory: Path) -> tuple[SweepConfig, dict]:
         "status": row[2],
         "path": snapshot.get("_path", ""),
         "rounds": int(snapshot.get("_rounds", 1)),
+        "executor": ExecutorChoice.from_dict(snapshot.get("_executor")),
     }
 
 
@@ -131,7 +139,9 @@ def config_for_resume(directory: Path, force: bool, new_path: Path | None = None
         )
     db = open_db(directory / DB_NAME)
     try:
+        old = json.loads(db.execute("SELECT config_json FROM session").fetchone()[0])
         snapshot = current.to_dict()
+        snapshot.update({k: v for k, v in old.items() if k.startswith("_")})  # rounds, executor
         snapshot["_source"], snapshot["_path"] = current.source, str(candidate.resolve())
         with db.conn:
             db.conn.execute(
@@ -159,18 +169,39 @@ def lock_is_free(directory: Path) -> bool:
         os.close(fd)
 
 
+def remember_executor(directory: Path, executor: ExecutorChoice) -> None:
+    """Store the executor a resume chose, so a later (detached) resume uses it too."""
+    db = open_db(directory / DB_NAME)
+    try:
+        snapshot = json.loads(db.execute("SELECT config_json FROM session").fetchone()[0])
+        snapshot["_executor"] = asdict(executor)
+        with db.conn:
+            db.conn.execute("UPDATE session SET config_json = ?", (json.dumps(snapshot),))
+    finally:
+        db.conn.close()
+
+
 async def execute_session(
-    directory: Path, config: SweepConfig, *, quiet: bool = False, round_: int = 0
+    directory: Path,
+    config: SweepConfig,
+    *,
+    quiet: bool = False,
+    round_: int = 0,
+    executor: ExecutorChoice | None = None,
 ) -> str:
-    """Run (or resume) a session (one round of it) under the runner lock; returns the final status."""
+    """Run (or resume) a session (one round of it) under the runner lock; returns the final status.
+
+    ``executor`` says where trials run (default: the one stored with the session)."""
     import asyncio
     import signal
 
     from engine.skills.manager import SkillManager
     from engine.sweep.plan import plan_trials
     from engine.sweep.progress import HeadlessProgress
-    from engine.sweep.runner import SweepRunner
+    from engine.sweep.runner import SweepRunner, default_backend
 
+    if executor is None:
+        executor = stored_config(directory)[1]["executor"]
     with runner_lock(directory):
         writer = SessionWriter(directory / DB_NAME)
         try:
@@ -189,6 +220,13 @@ async def execute_session(
             manager.refresh()
             done = len(writer.done_keys() & {p.key for p in plans})
             progress = HeadlessProgress(len(plans), done, quiet=quiet)
+            trials_on = executor.build(default_backend, config.backbones)
+            try:
+                # Started before our signal handlers go in: Ray installs its own on init.
+                writer.event("executor", None, None, await trials_on.start())
+            except BaseException:
+                await trials_on.close()
+                raise
             runner = SweepRunner(
                 config,
                 writer,
@@ -196,6 +234,7 @@ async def execute_session(
                 on_progress=progress,
                 skill_commands=manager.handle,
                 after_trial=manager.trial_finished,
+                executor=trials_on,
             )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -204,6 +243,7 @@ async def execute_session(
             try:
                 status = await runner.run(plans)
             finally:
+                await trials_on.close()
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     with contextlib.suppress(NotImplementedError, RuntimeError):
                         loop.remove_signal_handler(sig)

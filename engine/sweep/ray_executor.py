@@ -1,0 +1,265 @@
+"""Trials on a Ray cluster, with the head process still the only writer of the session.
+
+Each trial slot is a Ray actor (:class:`TrialActor`) that runs the ordinary trial loop, so the
+LLM calls and the sandboxed simulator worker of a trial live on whichever node Ray placed the
+actor. The actor streams back what the trial does (events and finished blocks, in order, in
+small batches) through a Ray streaming generator; the head writes them to SQLite as they
+arrive. Ray's own retries are off: if an actor's process or node dies, the head sees it as
+:class:`~engine.sweep.executor.WorkerLost`, abandons that run and runs the trial again from its
+start, so a trial is never counted twice and never half-counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from engine import __version__
+from engine.errors import UserError
+from engine.llm.base import Backend
+from engine.sweep.config import BackboneConfig
+from engine.sweep.executor import (
+    BackendCache,
+    BackendFactory,
+    BlockSink,
+    PlacementSink,
+    WorkerLost,
+)
+from engine.trial import events as ev
+from engine.trial.loop import TrialSpec, run_trial
+from engine.trial.records import TrialRecord
+
+RAY_MISSING = "the ray executor needs Ray on this machine: pip install 'autocapx[ray]'"
+FORWARDED_ENV = ("MUJOCO_GL", "PYOPENGL_PLATFORM")
+"""Rendering settings the head passes on, so workers render the way the head would."""
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UserError(RAY_MISSING) from None
+    return ray
+
+
+class TrialActor:
+    """One trial slot on some node of the cluster: runs trials one after another."""
+
+    def __init__(self, backend_factory: BackendFactory) -> None:
+        self.backends = BackendCache(backend_factory)
+
+    def where(self) -> dict:
+        import ray
+
+        return {
+            "node": ray.get_runtime_context().get_node_id(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "version": __version__,
+        }
+
+    async def run(self, spec: TrialSpec, backbone: BackboneConfig) -> AsyncIterator[list]:
+        """Run one trial; yields batches of ("event", kind, data) / ("block", BlockRecord)
+        items as they happen, and finally [("record", TrialRecord)]."""
+        backend = self.backends.get(backbone, spec.seed)
+        queue: asyncio.Queue = asyncio.Queue()
+        trial = asyncio.create_task(
+            run_trial(
+                spec,
+                backend,
+                sink=lambda e: queue.put_nowait(("event", e.kind, e.data)),
+                on_block=lambda b: queue.put_nowait(("block", b)),
+            )
+        )
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, trial}, return_when=asyncio.FIRST_COMPLETED)
+                batch = [getter.result()] if getter.done() else []
+                if not getter.done():
+                    getter.cancel()
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                if batch:
+                    yield batch
+                if trial.done() and queue.empty():
+                    break
+        finally:
+            if not trial.done():
+                trial.cancel()
+                with contextlib.suppress(BaseException):
+                    await trial
+        yield [("record", trial.result())]
+
+
+class RayExecutor:
+    """Runs trials as Ray actors; connects to ``address`` (or RAY_ADDRESS, or starts Ray here)."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        *,
+        address: str = "",
+        cpus_per_trial: float = 1.0,
+        backend_factory: BackendFactory,
+        backbones: Sequence[BackboneConfig] = (),
+    ) -> None:
+        self.address = address
+        self.cpus_per_trial = cpus_per_trial
+        self.backend_factory = backend_factory
+        self.forward_env = _api_keys(backbones)
+        self._ray: Any = None
+        self._actor_cls: Any = None
+        self._idle: list[tuple[Any, dict]] = []
+
+    async def start(self) -> dict:
+        ray = self._ray = import_ray()
+        env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
+        env.update(self.forward_env)
+        kwargs: dict[str, Any] = {
+            "address": self.address or None,
+            "namespace": "autocapx",
+            "log_to_driver": False,
+            "logging_level": logging.WARNING,
+            "configure_logging": True,
+            "runtime_env": {"env_vars": env} if env else None,
+        }
+        if not (self.address or os.environ.get("RAY_ADDRESS")):
+            kwargs["include_dashboard"] = False  # starting a one-machine Ray here
+        where = self.address or os.environ.get("RAY_ADDRESS") or "a new local Ray instance"
+        _check_reachable(self.address or os.environ.get("RAY_ADDRESS", ""))
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError...
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"cannot start or reach Ray at {where}: {first}") from None
+        self._actor_cls = ray.remote(TrialActor).options(
+            num_cpus=self.cpus_per_trial,
+            max_restarts=0,
+            max_task_retries=0,
+            scheduling_strategy="SPREAD",
+        )
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        return {
+            "executor": self.name,
+            "address": where,
+            "nodes": len(nodes),
+            "cpus": ray.cluster_resources().get("CPU", 0.0),
+            "cpus_per_trial": self.cpus_per_trial,
+        }
+
+    async def _acquire(self) -> tuple[Any, dict]:
+        if self._idle:
+            return self._idle.pop()
+        actor = self._actor_cls.remote(self.backend_factory)
+        try:
+            where = await actor.where.remote()
+        except self._ray.exceptions.RayError as exc:
+            raise WorkerLost(_short(exc)) from None
+        if where["version"] != __version__:  # counted as a lost worker: halts if it persists
+            self._ray.kill(actor, no_restart=True)
+            raise WorkerLost(
+                f"node {where['host']} runs autocapx {where['version']}, the head runs "
+                f"{__version__}: install the same version on every node"
+            )
+        return actor, where
+
+    async def run(
+        self,
+        spec: TrialSpec,
+        backbone: BackboneConfig,
+        backend: Backend,
+        *,
+        sink: ev.EventSink,
+        on_block: BlockSink,
+        on_placed: PlacementSink,
+    ) -> TrialRecord:
+        ray = self._ray
+        actor, where = await self._acquire()
+        on_placed(dict(where))
+        finished = False
+        record: TrialRecord | None = None
+        try:
+            async for ref in actor.run.remote(spec, backbone):
+                for item in await ref:
+                    if item[0] == "event":
+                        sink(ev.TrialEvent(item[1], spec.trial_id, item[2]))
+                    elif item[0] == "block":
+                        on_block(item[1])
+                    else:
+                        record = item[1]
+            finished = record is not None
+        except (
+            ray.exceptions.RayTaskError
+        ) as exc:  # the trial loop itself raised: a bug, not a loss
+            raise exc.as_instanceof_cause() from None
+        except ray.exceptions.RayError as exc:  # actor process or its node died
+            raise WorkerLost(f"{_short(exc)} (pid {where['pid']} on {where['host']})") from None
+        finally:
+            if finished:
+                self._idle.append((actor, where))
+            else:  # lost, failed or cancelled (stop): never reuse a slot in an unknown state
+                with contextlib.suppress(Exception):
+                    ray.kill(actor, no_restart=True)
+        if record is None:
+            raise WorkerLost(f"the trial's stream ended without a record (pid {where['pid']})")
+        return record
+
+    async def close(self) -> None:
+        if self._ray is None:
+            return
+        for actor, _ in self._idle:
+            with contextlib.suppress(Exception):
+                self._ray.kill(actor, no_restart=True)
+        self._idle.clear()
+        with contextlib.suppress(Exception):
+            self._ray.shutdown()
+
+
+def preflight(address: str) -> None:
+    """Ray is installed and the cluster answers: checked before a session is created."""
+    import_ray()
+    _check_reachable(address or os.environ.get("RAY_ADDRESS", ""))
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a cluster address nothing listens at (ray.init would retry for minutes)."""
+    if address.startswith("ray://"):
+        raise UserError(
+            "Ray Client addresses (ray://) are not supported: run autocapx on a node of the "
+            "cluster and pass the cluster's GCS address, e.g. --address 10.0.0.1:6379"
+        )
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local" or another form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UserError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+            f"`ray start --head` or check --address"
+        ) from None
+
+
+def _api_keys(backbones: Sequence[BackboneConfig]) -> dict[str, str]:
+    """API keys of the sweep's real backbones, passed to the workers in the job's runtime
+    environment (never in configs, the store or the actors' arguments)."""
+    keys = {}
+    if os.environ.get("OPENAI_BASE_URL"):  # the openai backend's fallback endpoint
+        keys["OPENAI_BASE_URL"] = os.environ["OPENAI_BASE_URL"]
+    for backbone in backbones:
+        name = backbone.api_key_env
+        if backbone.backend != "synthetic" and name and os.environ.get(name):
+            keys[name] = os.environ[name]
+    return keys
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

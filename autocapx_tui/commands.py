@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     tui = sub.add_parser("tui", help="start a sweep and watch it in the console")
     tui.add_argument("config", type=Path)
     tui.add_argument("--sessions-dir", type=Path, default=None)
+    tui.add_argument("--executor", choices=("local", "ray"), default=None, help="as for run")
+    tui.add_argument("--address", default=None, help="as for run (Ray cluster host:port)")
+    tui.add_argument("--cpus-per-trial", default=None, help="as for run")
     tui.set_defaults(handler=_tui)
 
     attach = sub.add_parser("attach", help="watch and control a running (or finished) session")
@@ -50,6 +53,10 @@ def _tui(args: argparse.Namespace) -> int:
     from engine.store.sessions import find_session, sessions_root
 
     root = sessions_root(args.sessions_dir)
+    where = []  # where trials run is the engine's business: pass the flags on as given
+    for flag in ("executor", "address", "cpus_per_trial"):
+        if getattr(args, flag) is not None:
+            where += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     started = subprocess.run(
         [
             sys.executable,
@@ -60,6 +67,7 @@ def _tui(args: argparse.Namespace) -> int:
             "--detach",
             "--sessions-dir",
             str(root),
+            *where,
         ],
         capture_output=True,
         text=True,

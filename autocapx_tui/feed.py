@@ -45,6 +45,10 @@ class TrialView:
     status: dict = field(default_factory=dict)
     blocks: dict[int, BlockView] = field(default_factory=dict)
     finished: dict | None = None
+    where: str = ""
+    """Where the trial runs when that is not this machine's engine (a Ray worker)."""
+    lost: str = ""
+    """Why the worker of the trial's previous run died, until the re-run starts."""
 
     def add_line(self, line: str) -> None:
         self.stdout.append(line)
@@ -106,7 +110,19 @@ class SessionFeed:
             t.blocks.clear()
             t.stdout.clear()
             t.stdout_total = 0
+            if t.lost:  # the run before this one died with its worker
+                t.add_line(f"── worker lost: {t.lost}; the trial runs again")
+                t.lost = ""
+            if t.where:
+                t.add_line(f"── running on {t.where}")
             self.latest = e.trial_key
+        elif e.kind == "trial_placed":
+            t.where = (
+                f"{d.get('host', '?')} (pid {d.get('pid', '?')}, node {str(d.get('node', ''))[:8]})"
+            )
+        elif e.kind == "worker_lost":
+            t.lost = d.get("reason", "") or "?"
+            t.add_line(f"── worker lost: {t.lost}")
         elif e.kind == "llm_delta":
             if d.get("restart"):
                 t.stream = ""

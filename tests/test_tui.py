@@ -164,3 +164,29 @@ def test_interval_bar_needs_no_colour() -> None:
         "|"
     ) < bar.index("]")
     assert interval_bar(0.0, 0.0, 0.3, width=10).startswith("|")
+
+
+async def test_a_ray_sweep_says_where_trials_run_and_when_a_worker_was_lost(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    key = "r0/P21_a/syn/0002"
+    with conn:
+        config = json.loads(conn.execute("SELECT config_json FROM session").fetchone()[0])
+        config["_executor"] = {"kind": "ray", "address": "10.0.0.1:6379", "cpus_per_trial": 1.0}
+        conn.execute("UPDATE session SET config_json = ?", (json.dumps(config),))
+        for kind, data in (
+            ("worker_lost", {"reason": "ActorDiedError (pid 4242 on node-a)", "attempt": 1}),
+            ("trial_placed", {"host": "node-b", "pid": 777, "node": "abcdef0123456789"}),
+            ("trial_started", {"condition": "P21_a", "backend": "syn", "seed": 2}),
+        ):
+            conn.execute(
+                "INSERT INTO events (at, kind, trial_key, run_id, data_json) VALUES (0, ?, ?, 6, ?)",
+                (kind, key, json.dumps(data)),
+            )
+    conn.close()
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert "SYNTHETIC offline coder on ray" in text_of(app, "#overview-header")
+        await pilot.press("2")
+        lines = "\n".join(app.query_one("#live-stdout").lines)
+        assert "worker lost: ActorDiedError (pid 4242 on node-a); the trial runs again" in lines
+        assert "running on node-b (pid 777, node abcdef01)" in lines

@@ -49,6 +49,9 @@ class OverviewPane(Vertical):
             eta = f"{(total - done) / max(rate, 1e-6) / 60:.0f} min" if rate else "-"
         elif done >= total:
             eta = "done"
+        executor = session["config"].get("_executor") or {}
+        if executor.get("kind", "local") != "local":  # say so when trials run elsewhere
+            kind += f" on {executor['kind']}"
         text = (
             f"[b]{session['id']}[/b]  ·  {session['task']}  ·  {kind}  ·  status: {session['status'].upper()}\n"
             f"{done}/{total} trials done · {progress['successes']} succeeded · ETA {eta}"

@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/skills_bench.py
 	$(BIN)/python bench/tui_bench.py
+	$(BIN)/python bench/ray_bench.py
 
 clean:
 	rm -rf $(VENV) frames .pytest_cache .ruff_cache

@@ -77,6 +77,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 @dataclass
@@ -132,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request"}})
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
-        b = self.state._next(Recorded("POST", self.path, headers, body))
+        b = self.state._next(Recorded("POST", self.path, headers, body, time.monotonic()))
         if b is None:
             self._json(503, {"error": {"message": "test server request budget used up"}})
             return

@@ -2,12 +2,14 @@
 
 Each node is a ``ray start --block`` process in its own session, so stopping the cluster stops
 exactly the processes this test started (never a Ray the developer runs beside it). The head
-gets no CPUs, so every trial runs on a worker node, as on a real cluster.
+gets no CPUs, so every trial runs on a worker node, as on a real cluster. The cluster uses
+Ray's token authentication with a token made for it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -35,20 +37,30 @@ class RayCluster:
         self.workers = workers
         self.cpus_per_worker = cpus_per_worker
         self.procs: list[subprocess.Popen] = []
-        self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+        # Token authentication (Ray binds on all interfaces), with a token of our own, so a
+        # token or a cluster the developer has in ~/.ray changes nothing. Drivers joining the
+        # cluster need the same settings: see driver_env.
+        self.driver_env = {
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        }
+        self.env = dict(os.environ, **self.driver_env)
         self.env.pop("RAY_ADDRESS", None)
 
     def _start(self, *args: str) -> None:
+        log = open(Path(self.temp_dir) / f"node{len(self.procs)}.log", "w")  # noqa: SIM115
         self.procs.append(
             subprocess.Popen(
                 [RAY, "start", "--block", "--node-ip-address", "127.0.0.1", *args],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         )
+        log.close()
 
     def start(self, timeout_s: float = 120.0) -> RayCluster:
         common = ["--object-store-memory", str(80 * 1024 * 1024), "--disable-usage-stats"]
@@ -84,9 +96,13 @@ class RayCluster:
     def _wait(self, ready, timeout_s: float, what: str) -> None:
         t0 = time.monotonic()
         while not ready():
-            for proc in self.procs:
+            for i, proc in enumerate(self.procs):
                 if proc.poll() is not None:
-                    raise RuntimeError(f"`ray start` exited ({proc.returncode}) starting {what}")
+                    log = (Path(self.temp_dir) / f"node{i}.log").read_text().strip().splitlines()
+                    raise RuntimeError(
+                        f"`ray start` exited ({proc.returncode}) starting {what}: "
+                        + " | ".join(log[-5:])
+                    )
             if time.monotonic() - t0 > timeout_s:
                 raise RuntimeError(f"{what} did not come up in {timeout_s:.0f} s")
             time.sleep(0.5)

@@ -12,6 +12,7 @@ import pytest
 from engine.cli import main
 from engine.commands.session import executor_choice
 from engine.errors import UserError
+from engine.llm.ratelimit import RequestPacer
 from engine.store.sessions import DB_NAME
 from engine.store.writer import SessionWriter
 from engine.sweep.config import load_config
@@ -25,6 +26,7 @@ from engine.sweep.session import (
     stored_config,
 )
 from engine.trial.loop import LibrarySnapshot
+from tests.openai_server import Behaviour, ServerThread
 from tests.sweep_helpers import write_config
 
 
@@ -32,6 +34,7 @@ class LosesWorkers(LocalExecutor):
     """Kills the worker of the first ``losses`` attempts of every trial, then runs it locally."""
 
     def __init__(self, losses: int) -> None:
+        super().__init__()
         self.losses = losses
         self.attempts: dict[str, int] = {}
 
@@ -153,3 +156,66 @@ def test_a_cluster_that_cannot_work_is_one_line_before_any_session(
     assert code == 2
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not list(sessions.glob("*/session.db")), "nothing was created"
+
+
+def test_the_pacer_spaces_request_starts_per_key() -> None:
+    now = [100.0]
+    pacer = RequestPacer(clock=lambda: now[0])
+    assert [pacer.reserve("a", 60) for _ in range(3)] == [0.0, 1.0, 2.0]
+    assert pacer.reserve("b", 120) == 0.0, "each backbone has its own limit"
+    now[0] = 110.0  # idle for a while: no debt, no burst credit either
+    assert pacer.reserve("a", 60) == 0.0 and pacer.reserve("a", 60) == 1.0
+
+
+CODE_REPLY = "```python\nprint('hello from the test server')\n```"
+
+
+def paced_sweep_config(path: Path, url: str, rpm: float) -> Path:
+    path.write_text(
+        f"""
+[session]
+name = "paced"
+trials_per_condition = 2
+concurrency = 4
+max_regenerations = 1
+quality = "fast"
+
+[[backbones]]
+name = "local-llm"
+backend = "openai"
+model = "test-model"
+base_url = "{url}"
+api_key_env = "AUTOCAPX_TEST_KEY"
+max_retries = 0
+requests_per_minute = {rpm}
+
+[[conditions]]
+name = "P21_a"
+library = "none"
+
+[[conditions]]
+name = "curated9"
+library = "curated9"
+"""
+    )
+    return path
+
+
+def request_gaps(server) -> list[float]:
+    times = sorted(r.at for r in server.requests)
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def test_a_backbone_rate_limit_spaces_requests_across_concurrent_trials(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("AUTOCAPX_TEST_KEY", "sk-test")
+    with ServerThread() as server:
+        server.api_key = "sk-test"
+        server.default = Behaviour.reply(CODE_REPLY)
+        config = paced_sweep_config(tmp_path / "s.toml", server.url, rpm=120)
+        assert main(["run", str(config), "--quiet", "--sessions-dir", str(tmp_path / "s")]) == 0
+        gaps = request_gaps(server)
+    assert len(server.requests) == 8, "4 trials x 2 blocks, all answered"
+    assert min(gaps) >= 0.45, f"120 RPM means starts 0.5 s apart, got {min(gaps):.3f} s"
+    assert max(gaps) < 5.0

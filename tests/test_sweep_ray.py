@@ -30,11 +30,18 @@ RESULT_COLUMNS = (
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RayCluster]:
-    ray_cluster = RayCluster(workers=2, cpus_per_worker=1).start()
+    ray_cluster = RayCluster(workers=2, cpus_per_worker=1)
+    saved = {k: os.environ.get(k) for k in ray_cluster.driver_env}
+    os.environ.update(ray_cluster.driver_env)  # for the autocapx processes the tests start
     try:
-        yield ray_cluster
+        yield ray_cluster.start()
     finally:
         ray_cluster.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _db(sessions: Path, timeout_s: float = 60.0) -> Path:
@@ -70,6 +77,14 @@ def _table(db: Path) -> list[tuple]:
         return [(s.condition, s.backbone, s.k, s.n) for s in live_summary(conn, by_backbone=True)]
     finally:
         conn.close()
+
+
+def _nodes_used(db: Path) -> int:
+    return _query(
+        db,
+        "SELECT COUNT(DISTINCT json_extract(data_json, '$.node')) FROM events "
+        "WHERE kind = 'trial_placed'",
+    )[0][0]
 
 
 def _running_trial_in_a_block(db: Path, timeout_s: float = 120.0) -> tuple[str, int]:
@@ -129,11 +144,7 @@ def test_same_results_as_local_and_a_killed_worker_is_survived(
         == []
     ), "nothing counted twice"
     assert _query(db, "SELECT COUNT(*) FROM events WHERE kind = 'worker_lost'") == [(1,)]
-    nodes = _query(
-        db,
-        "SELECT COUNT(DISTINCT json_extract(data_json, '$.node')) FROM events "
-        "WHERE kind = 'trial_placed'",
-    )[0][0]
+    nodes = _nodes_used(db)
     assert nodes == 2, "trials spread over both worker nodes (the head has no CPUs)"
     executor = json.loads(_query(db, "SELECT data_json FROM events WHERE kind = 'executor'")[0][0])
     assert executor["executor"] == "ray" and executor["nodes"] == 3
@@ -221,3 +232,34 @@ def _until(predicate, timeout_s: float = 60.0) -> None:
     while not predicate():
         assert time.monotonic() - t0 < timeout_s, "condition not reached"
         time.sleep(0.1)
+
+
+def test_a_rate_limit_holds_across_nodes_and_the_api_key_reaches_the_workers(
+    cluster: RayCluster, tmp_path: Path, monkeypatch
+) -> None:
+    from tests.openai_server import Behaviour, ServerThread
+    from tests.test_sweep_executor import CODE_REPLY, paced_sweep_config, request_gaps
+
+    monkeypatch.setenv("AUTOCAPX_TEST_KEY", "sk-cluster")  # only the head's environment has it
+    with ServerThread() as server:
+        server.api_key = "sk-cluster"  # any other bearer gets 401
+        server.default = Behaviour.reply(CODE_REPLY)
+        config = paced_sweep_config(tmp_path / "s.toml", server.url, rpm=120)
+        proc = autocapx(
+            "run",
+            str(config),
+            "--executor",
+            "ray",
+            "--address",
+            cluster.address,
+            "--cpus-per-trial",
+            "0.5",
+            sessions=tmp_path / "s",
+        )
+        assert _wait(proc) == 0, proc.stderr.read()
+        gaps = request_gaps(server)
+    db = _db(tmp_path / "s")
+    assert len(_results(db)) == 4 and len(server.requests) == 8
+    assert min(gaps) >= 0.4, f"120 RPM across both nodes means 0.5 s apart, got {min(gaps):.3f}"
+    nodes = _nodes_used(db)
+    assert nodes == 2

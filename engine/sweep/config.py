@@ -56,6 +56,9 @@ class BackboneConfig:
     price_output_per_m: float = 0.0
     concurrency: int = 0
     """Per-backbone limit on trials in flight (0 = only the global limit)."""
+    requests_per_minute: float = 0.0
+    """Per-backbone limit on LLM requests started per minute, across all trials and nodes
+    (0 = no limit; the provider's 429s are still retried)."""
 
 
 @dataclass
@@ -97,8 +100,17 @@ class SweepConfig:
         return out
 
     def digest(self) -> str:
-        """Hash of everything that determines the trials (used to refuse a changed resume)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of everything that determines the trials (used to refuse a changed resume).
+
+        Keys added after sessions existed are left out while at their default, so a session
+        started by an older autocapx still resumes with an unchanged config file."""
+        data = self.to_dict()
+        for section, key in _ADDED_LATER:
+            items = data[section] if isinstance(data[section], list) else [data[section]]
+            for item in items:
+                if item.get(key) == _ADDED_LATER[(section, key)]:
+                    item.pop(key, None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def total_trials(self) -> int:
@@ -108,6 +120,9 @@ class SweepConfig:
     def synthetic_only(self) -> bool:
         return all(b.backend == "synthetic" for b in self.backbones)
 
+
+_ADDED_LATER = {("backbones", "requests_per_minute"): 0.0}
+"""(section, key) -> default, for keys added after sessions were stored with their digest."""
 
 _CHOICES = {
     "session.quality": ("full", "fast"),
@@ -132,6 +147,7 @@ _NON_NEGATIVE = {
     "backbones.price_input_per_m",
     "backbones.price_output_per_m",
     "backbones.concurrency",
+    "backbones.requests_per_minute",
     "backbones.max_retries",
     "backbones.temperature",
     "conditions.k",

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from engine.errors import UserError
 from engine.llm.base import Backend
+from engine.llm.ratelimit import RequestPacer, paced
 from engine.sweep.config import BackboneConfig
 from engine.trial import events as ev
 from engine.trial.loop import TrialSpec, run_trial
@@ -75,6 +76,9 @@ class LocalExecutor:
 
     name = "local"
 
+    def __init__(self) -> None:
+        self.pacer = RequestPacer()  # one per sweep: backbones' requests-per-minute limits
+
     async def start(self) -> dict:
         return {"executor": self.name}
 
@@ -88,6 +92,7 @@ class LocalExecutor:
         on_block: BlockSink,
         on_placed: PlacementSink,
     ) -> TrialRecord:
+        backend = paced(backend, backbone.name, backbone.requests_per_minute, self.pacer)
         return await run_trial(spec, backend, sink=sink, on_block=on_block)
 
     async def close(self) -> None:

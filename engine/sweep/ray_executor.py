@@ -16,12 +16,14 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from engine import __version__
 from engine.errors import UserError
 from engine.llm.base import Backend
+from engine.llm.ratelimit import PacedBackend, RequestPacer
 from engine.sweep.config import BackboneConfig
 from engine.sweep.executor import (
     BackendCache,
@@ -37,6 +39,8 @@ from engine.trial.records import TrialRecord
 RAY_MISSING = "the ray executor needs Ray on this machine: pip install 'autocapx[ray]'"
 FORWARDED_ENV = ("MUJOCO_GL", "PYOPENGL_PLATFORM")
 """Rendering settings the head passes on, so workers render the way the head would."""
+PLACEMENT_WARN_S = 30.0
+"""Say so when Ray has not found room for a trial slot for this long."""
 
 
 def import_ray() -> Any:
@@ -47,11 +51,33 @@ def import_ray() -> Any:
     return ray
 
 
+class PacerActor:
+    """The sweep's one request pacer, on the head node: every trial on every node asks it for
+    its backbone's next request slot, so a requests-per-minute limit holds cluster-wide."""
+
+    def __init__(self) -> None:
+        self.pacer = RequestPacer()
+
+    def reserve(self, key: str, rpm: float) -> float:
+        return self.pacer.reserve(key, rpm)
+
+
 class TrialActor:
     """One trial slot on some node of the cluster: runs trials one after another."""
 
-    def __init__(self, backend_factory: BackendFactory) -> None:
+    def __init__(self, backend_factory: BackendFactory, pacer: Any = None) -> None:
         self.backends = BackendCache(backend_factory)
+        self.pacer = pacer
+
+    def _paced(self, backend: Backend, backbone: BackboneConfig) -> Backend:
+        rpm = backbone.requests_per_minute
+        if rpm <= 0 or self.pacer is None:
+            return backend
+
+        async def reserve() -> float:
+            return await self.pacer.reserve.remote(backbone.name, rpm)
+
+        return PacedBackend(backend, reserve)  # type: ignore[return-value]
 
     def where(self) -> dict:
         import ray
@@ -66,7 +92,7 @@ class TrialActor:
     async def run(self, spec: TrialSpec, backbone: BackboneConfig) -> AsyncIterator[list]:
         """Run one trial; yields batches of ("event", kind, data) / ("block", BlockRecord)
         items as they happen, and finally [("record", TrialRecord)]."""
-        backend = self.backends.get(backbone, spec.seed)
+        backend = self._paced(self.backends.get(backbone, spec.seed), backbone)
         queue: asyncio.Queue = asyncio.Queue()
         trial = asyncio.create_task(
             run_trial(
@@ -114,6 +140,9 @@ class RayExecutor:
         self.cpus_per_trial = cpus_per_trial
         self.backend_factory = backend_factory
         self.forward_env = _api_keys(backbones)
+        self.rate_limited = any(b.requests_per_minute > 0 for b in backbones)
+        self._pacer: Any = None
+        self._warned = False
         self._ray: Any = None
         self._actor_cls: Any = None
         self._idle: list[tuple[Any, dict]] = []
@@ -145,6 +174,18 @@ class RayExecutor:
             max_task_retries=0,
             scheduling_strategy="SPREAD",
         )
+        if self.rate_limited:  # on the head's node: it lives and dies with the sweep
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            here = ray.get_runtime_context().get_node_id()
+            self._pacer = (
+                ray.remote(PacerActor)
+                .options(
+                    num_cpus=0,
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+                )
+                .remote()
+            )
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         return {
             "executor": self.name,
@@ -157,11 +198,21 @@ class RayExecutor:
     async def _acquire(self) -> tuple[Any, dict]:
         if self._idle:
             return self._idle.pop()
-        actor = self._actor_cls.remote(self.backend_factory)
+        actor = self._actor_cls.remote(self.backend_factory, self._pacer)
+        placed = asyncio.ensure_future(actor.where.remote())
         try:
-            where = await actor.where.remote()
+            while True:
+                try:
+                    where = await asyncio.wait_for(asyncio.shield(placed), PLACEMENT_WARN_S)
+                    break
+                except TimeoutError:
+                    self._warn_unplaced()
         except self._ray.exceptions.RayError as exc:
             raise WorkerLost(_short(exc)) from None
+        except BaseException:  # stopped while waiting for a place: do not leave it pending
+            with contextlib.suppress(Exception):
+                self._ray.kill(actor, no_restart=True)
+            raise
         if where["version"] != __version__:  # counted as a lost worker: halts if it persists
             self._ray.kill(actor, no_restart=True)
             raise WorkerLost(
@@ -169,6 +220,19 @@ class RayExecutor:
                 f"{__version__}: install the same version on every node"
             )
         return actor, where
+
+    def _warn_unplaced(self) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        free = self._ray.available_resources().get("CPU", 0.0)
+        print(
+            f"autocapx: Ray has not placed a trial slot for {PLACEMENT_WARN_S:.0f} s: each needs "
+            f"{self.cpus_per_trial:g} CPU and the cluster has {free:g} free; lower "
+            "--cpus-per-trial or the sweep's concurrency, or add nodes (still waiting)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def run(
         self,
@@ -218,6 +282,9 @@ class RayExecutor:
             with contextlib.suppress(Exception):
                 self._ray.kill(actor, no_restart=True)
         self._idle.clear()
+        if self._pacer is not None:
+            with contextlib.suppress(Exception):
+                self._ray.kill(self._pacer, no_restart=True)
         with contextlib.suppress(Exception):
             self._ray.shutdown()
 

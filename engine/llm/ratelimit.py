@@ -1,0 +1,67 @@
+"""Per-backbone request pacing: at most ``requests_per_minute`` LLM requests start per minute.
+
+A provider's rate limit belongs to an API key, not to a process: every trial that shares a
+backbone, on this machine or on any node of a Ray cluster, draws from one :class:`RequestPacer`
+(in the runner's process, or in one small Ray actor on the head node). Requests are spaced
+``60 / rpm`` seconds apart rather than allowed in bursts, which keeps well inside a provider's
+per-minute window and spreads trials evenly. Retries inside a backend are not paced again: they
+follow the client's own backoff and the server's Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from engine.llm.base import Backend, LLMReply, TextDelta
+
+
+class RequestPacer:
+    """Hands out start times for requests, per key, at least ``60 / rpm`` seconds apart."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._next: dict[str, float] = {}
+
+    def reserve(self, key: str, rpm: float) -> float:
+        """Claim the next start slot for ``key``; returns how long to wait before starting."""
+        now = self.clock()
+        start = max(now, self._next.get(key, now))
+        self._next[key] = start + 60.0 / rpm
+        return start - now
+
+
+class PacedBackend:
+    """A backend whose every request first waits for a slot from ``reserve``."""
+
+    def __init__(self, inner: Backend, reserve: Callable[[], Awaitable[float]]) -> None:
+        self.inner = inner
+        self.reserve = reserve
+        self.waited_s = 0.0
+        """Total time spent waiting for slots (for reports on how much the limit cost)."""
+
+    def __getattr__(self, name: str) -> Any:  # name, model, synthetic, ...
+        return getattr(self.inner, name)
+
+    async def stream(
+        self, messages: list[dict], images: list[bytes] | None = None
+    ) -> AsyncIterator[TextDelta | LLMReply]:
+        wait = await self.reserve()
+        if wait > 0:
+            self.waited_s += wait
+            await asyncio.sleep(wait)
+        async for item in self.inner.stream(messages, images=images):
+            yield item
+
+
+def paced(backend: Backend, key: str, rpm: float, pacer: RequestPacer) -> Backend:
+    """``backend`` limited to ``rpm`` request starts per minute by an in-process pacer."""
+    if rpm <= 0:
+        return backend
+
+    async def reserve() -> float:
+        return pacer.reserve(key, rpm)
+
+    return PacedBackend(backend, reserve)  # type: ignore[return-value]

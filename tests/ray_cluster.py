@@ -82,6 +82,39 @@ class RayCluster:
             self._wait(lambda n=n: self.alive_nodes() == n + 1, timeout_s, f"worker node {n}")
         return self
 
+    def add_worker(self, timeout_s: float = 120.0) -> None:
+        """One more worker node (waits until the cluster sees it)."""
+        before = self.alive_nodes()
+        self._start(
+            "--address",
+            self.address,
+            "--num-cpus",
+            str(self.cpus_per_worker),
+            "--object-store-memory",
+            str(80 * 1024 * 1024),
+            "--disable-usage-stats",
+        )
+        self._wait(lambda: self.alive_nodes() == before + 1, timeout_s, "the added worker node")
+
+    def kill_node_running(self, worker_pid: int) -> None:
+        """SIGKILL every process of the worker node that hosts ``worker_pid`` (a machine lost):
+        the node's raylet is the worker's parent, and each node is its own process group."""
+        raylet = _parent(worker_pid)
+        group = os.getpgid(raylet)
+        if group not in {p.pid for p in self.procs[1:]}:
+            raise RuntimeError(f"pid {worker_pid} does not run on a worker node of this cluster")
+        workers = [  # Ray workers are the raylet's children, each in its own process group
+            int(d.name)
+            for d in Path("/proc").iterdir()
+            if d.name.isdigit() and _parent(d.name) == raylet
+        ]
+        os.killpg(group, signal.SIGKILL)
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def alive_nodes(self) -> int:
         out = subprocess.run(
             [RAY, "status", "--address", self.address],
@@ -121,6 +154,13 @@ class RayCluster:
             except (ProcessLookupError, PermissionError):
                 pass
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _parent(pid: int | str) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _listening(port: int) -> bool:

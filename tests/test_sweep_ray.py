@@ -238,7 +238,7 @@ def test_a_rate_limit_holds_across_nodes_and_the_api_key_reaches_the_workers(
     cluster: RayCluster, tmp_path: Path, monkeypatch
 ) -> None:
     from tests.openai_server import Behaviour, ServerThread
-    from tests.test_sweep_executor import CODE_REPLY, paced_sweep_config, request_gaps
+    from tests.test_sweep_executor import CODE_REPLY, assert_paced, paced_sweep_config
 
     monkeypatch.setenv("AUTOCAPX_TEST_KEY", "sk-cluster")  # only the head's environment has it
     with ServerThread() as server:
@@ -257,9 +257,31 @@ def test_a_rate_limit_holds_across_nodes_and_the_api_key_reaches_the_workers(
             sessions=tmp_path / "s",
         )
         assert _wait(proc) == 0, proc.stderr.read()
-        gaps = request_gaps(server)
     db = _db(tmp_path / "s")
     assert len(_results(db)) == 4 and len(server.requests) == 8
-    assert min(gaps) >= 0.4, f"120 RPM across both nodes means 0.5 s apart, got {min(gaps):.3f}"
+    assert_paced(server, rpm=120)  # trials on both nodes, one limit
     nodes = _nodes_used(db)
     assert nodes == 2
+
+
+def test_a_lost_node_is_survived(cluster: RayCluster, tmp_path: Path) -> None:
+    cluster.add_worker()  # so the cluster still has two worker nodes after this test
+    config = write_config(tmp_path / "sweep.toml", n=3, concurrency=3, latency=0.002)
+    proc = autocapx(
+        "run", str(config), "--executor", "ray", "--address", cluster.address, sessions=tmp_path
+    )
+    db = _db(tmp_path)
+    victim, pid = _running_trial_in_a_block(db)
+    cluster.kill_node_running(pid)  # raylet, its workers and their sandboxes, all at once
+    assert _wait(proc) == 0, proc.stderr.read()
+    assert len(_results(db)) == 6
+    lost = _query(db, "SELECT trial_key, error FROM trials WHERE status = 'abandoned'")
+    assert victim in {key for key, _ in lost}, "the trial on the lost node was abandoned"
+    assert all(error.startswith("worker lost:") for _, error in lost)
+    assert (
+        _query(
+            db,
+            "SELECT trial_key FROM trials WHERE status = 'done' GROUP BY 1 HAVING COUNT(*) > 1",
+        )
+        == []
+    )

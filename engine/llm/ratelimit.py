@@ -19,22 +19,26 @@ from engine.llm.base import Backend, LLMReply, TextDelta
 
 
 class RequestPacer:
-    """Hands out start times for requests, per key, at least ``60 / rpm`` seconds apart."""
+    """Hands out start times for requests, per key, at least ``60 / rpm`` seconds apart.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    Start times are wall-clock (``time.time()``), not delays: a trial on another node waits
+    until that moment, so the time its request for a slot spent on the network does not
+    shift its start (cluster clocks agree to milliseconds under NTP)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._next: dict[str, float] = {}
 
     def reserve(self, key: str, rpm: float) -> float:
-        """Claim the next start slot for ``key``; returns how long to wait before starting."""
+        """Claim the next start slot for ``key``; returns its start time on ``clock``."""
         now = self.clock()
         start = max(now, self._next.get(key, now))
         self._next[key] = start + 60.0 / rpm
-        return start - now
+        return start
 
 
 class PacedBackend:
-    """A backend whose every request first waits for a slot from ``reserve``."""
+    """A backend whose every request first waits for the start time ``reserve`` hands out."""
 
     def __init__(self, inner: Backend, reserve: Callable[[], Awaitable[float]]) -> None:
         self.inner = inner
@@ -48,7 +52,7 @@ class PacedBackend:
     async def stream(
         self, messages: list[dict], images: list[bytes] | None = None
     ) -> AsyncIterator[TextDelta | LLMReply]:
-        wait = await self.reserve()
+        wait = await self.reserve() - time.time()
         if wait > 0:
             self.waited_s += wait
             await asyncio.sleep(wait)

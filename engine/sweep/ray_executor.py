@@ -146,6 +146,7 @@ class RayExecutor:
         self._ray: Any = None
         self._actor_cls: Any = None
         self._idle: list[tuple[Any, dict]] = []
+        self._waiters: list[asyncio.Future] = []
 
     async def start(self) -> dict:
         ray = self._ray = import_ray()
@@ -196,30 +197,59 @@ class RayExecutor:
         }
 
     async def _acquire(self) -> tuple[Any, dict]:
+        """A trial slot: an idle actor, else a new one, or whichever actor a finishing trial
+        hands over first (a new actor may wait for CPUs that idle actors hold, e.g. after a
+        node is lost, so waiting for the new one alone could wait forever)."""
         if self._idle:
             return self._idle.pop()
         actor = self._actor_cls.remote(self.backend_factory, self._pacer)
         placed = asyncio.ensure_future(actor.where.remote())
+        handoff: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._waiters.append(handoff)
         try:
-            while True:
-                try:
-                    where = await asyncio.wait_for(asyncio.shield(placed), PLACEMENT_WARN_S)
-                    break
-                except TimeoutError:
+            while not (placed.done() or handoff.done()):
+                await asyncio.wait(
+                    {placed, handoff}, timeout=PLACEMENT_WARN_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not (placed.done() or handoff.done()):
                     self._warn_unplaced()
+            if handoff.done():
+                self._discard(actor)
+                placed.cancel()
+                return handoff.result()
+            where = placed.result()
         except self._ray.exceptions.RayError as exc:
+            self._discard(actor)
             raise WorkerLost(_short(exc)) from None
-        except BaseException:  # stopped while waiting for a place: do not leave it pending
-            with contextlib.suppress(Exception):
-                self._ray.kill(actor, no_restart=True)
+        except BaseException:  # stopped while waiting: leave nothing pending or unused
+            placed.cancel()
+            self._discard(actor)
+            if handoff.done() and not handoff.cancelled():
+                self._release(*handoff.result())
             raise
+        finally:
+            if handoff in self._waiters:
+                self._waiters.remove(handoff)
         if where["version"] != __version__:  # counted as a lost worker: halts if it persists
-            self._ray.kill(actor, no_restart=True)
+            self._discard(actor)
             raise WorkerLost(
                 f"node {where['host']} runs autocapx {where['version']}, the head runs "
                 f"{__version__}: install the same version on every node"
             )
         return actor, where
+
+    def _release(self, actor: Any, where: dict) -> None:
+        """A trial slot is free: to the first trial waiting for one, else to the idle pool."""
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result((actor, where))
+                return
+        self._idle.append((actor, where))
+
+    def _discard(self, actor: Any) -> None:
+        with contextlib.suppress(Exception):
+            self._ray.kill(actor, no_restart=True)
 
     def _warn_unplaced(self) -> None:
         if self._warned:
@@ -267,10 +297,9 @@ class RayExecutor:
             raise WorkerLost(f"{_short(exc)} (pid {where['pid']} on {where['host']})") from None
         finally:
             if finished:
-                self._idle.append((actor, where))
+                self._release(actor, where)
             else:  # lost, failed or cancelled (stop): never reuse a slot in an unknown state
-                with contextlib.suppress(Exception):
-                    ray.kill(actor, no_restart=True)
+                self._discard(actor)
         if record is None:
             raise WorkerLost(f"the trial's stream ended without a record (pid {where['pid']})")
         return record

@@ -1,6 +1,6 @@
 """Local vs Ray executor throughput on this machine, and how a Ray sweep scales with nodes.
 
-Run: ``python bench/ray_bench.py [--trials 6] [--latency 0.01] [--rpm 500] [--tpm 200000]``.
+Run: ``python bench/ray_bench.py [--trials 10] [--latency 0.01] [--rpm 500] [--tpm 200000]``.
 
 Two regimes, each run once with ``--executor local`` and once with ``--executor ray`` (Ray
 started on this machine by the head, as ``autocapx run --executor ray`` does without
@@ -114,7 +114,7 @@ def run_sweep(tmp: Path, name: str, config: str, flags: list[str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=6, help="trials per condition (2 conditions)")
+    ap.add_argument("--trials", type=int, default=10, help="trials per condition (2 conditions)")
     ap.add_argument("--latency", type=float, default=0.01, help="LLM-bound regime: s/token")
     ap.add_argument("--rpm", type=float, default=500.0, help="estimate: requests/min per key")
     ap.add_argument("--tpm", type=float, default=200_000.0, help="estimate: tokens/min per key")

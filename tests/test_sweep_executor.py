@@ -202,13 +202,15 @@ library = "curated9"
 
 
 def assert_paced(server, rpm: float) -> None:
-    """Request arrivals keep the limit: on average ``60/rpm`` apart, and no two much closer
-    (a little jitter from the network and the event loop is allowed)."""
+    """Request arrivals keep the limit. Slots are ``60/rpm`` apart, so any window of two
+    intervals holds at most 2 of them; one more is allowed for a request sent late (an event
+    loop busy starting a trial delays a send, never an earlier slot)."""
     times = sorted(r.at for r in server.requests)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     interval = 60.0 / rpm
-    assert (times[-1] - times[0]) / len(gaps) >= 0.95 * interval, f"faster than {rpm} RPM: {gaps}"
-    assert min(gaps) >= 0.7 * interval, f"two requests {min(gaps):.3f} s apart: {gaps}"
+    most = max(sum(1 for t in times if a <= t < a + 2 * interval) for a in times)
+    assert most <= 3, f"{most} requests within {2 * interval:.2f} s at {rpm} RPM: {times}"
+    span = times[-1] - times[0]
+    assert span >= 0.8 * (len(times) - 1) * interval, f"faster than {rpm} RPM: {times}"
 
 
 def test_a_backbone_rate_limit_spaces_requests_across_concurrent_trials(

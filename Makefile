@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   - create .venv, install autocapx, lift the cube once, then watch the offline demo sweep
-#   make test   - create .venv, install autocapx with dev tools, lint and run the tests
+#   make test   - create .venv, install autocapx with dev tools and Ray, lint and run the tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

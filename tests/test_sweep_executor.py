@@ -4,6 +4,7 @@ and remembered, and a cluster that is not there is a one-line error before any s
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 from pathlib import Path
 
@@ -224,3 +225,16 @@ def test_a_backbone_rate_limit_spaces_requests_across_concurrent_trials(
         assert main(["run", str(config), "--quiet", "--sessions-dir", str(tmp_path / "s")]) == 0
     assert len(server.requests) == 8, "4 trials x 2 blocks, all answered"
     assert_paced(server, rpm=120)
+
+
+def test_sessions_lists_where_a_session_runs(tmp_path: Path, capsys) -> None:
+    path = write_config(tmp_path / "s.toml", n=1)
+    sessions = tmp_path / "sessions"
+    create_session(load_config(path), sessions, path, executor=ExecutorChoice("ray"))
+    create_session(load_config(path), sessions, path)
+    assert main(["sessions", "--json", "--sessions-dir", str(sessions)]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(r["executor"] for r in listed) == ["local", "ray"]
+    assert main(["sessions", "--sessions-dir", str(sessions)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.endswith("synthetic on ray") for line in lines) == 1

@@ -213,6 +213,7 @@ def _sessions(args: argparse.Namespace) -> int:
                 "successes": progress["successes"],
                 "synthetic": bool(info["synthetic"]),
                 "code_version": info["code_version"],
+                "executor": (info["config"].get("_executor") or {}).get("kind", "local"),
             }
         )
     if args.json:
@@ -227,7 +228,9 @@ def _sessions(args: argparse.Namespace) -> int:
         if r["status"] == "unreadable":
             print(f"{r['id']:40} unreadable   {r['error']}")
             continue
-        kind = "synthetic" if r["synthetic"] else "llm"
+        kind = ("synthetic" if r["synthetic"] else "llm") + (
+            f" on {r['executor']}" if r["executor"] != "local" else ""
+        )
         print(
             f"{r['id']:40} {r['status']:12} {r['task']:11} {r['done']:>4}/{r['total']:<4} "
             f"{r['successes']:>5}  {kind}"

@@ -12,8 +12,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_config(
-    path: Path, *, n: int = 3, concurrency: int = 2, latency: float = 0.0, name: str = "t"
+    path: Path,
+    *,
+    n: int = 3,
+    concurrency: int = 2,
+    latency: float = 0.0,
+    name: str = "t",
+    session_extra: str = "",
+    backbone: str = "",
 ) -> Path:
+    """Two conditions (P21_a, curated9) x one backbone: the synthetic coder at ``latency``
+    s/token, or the ``backbone`` given as the body of a [[backbones]] table."""
+    backbone = backbone or (
+        f'name = "syn"\nbackend = "synthetic"\nprofile = "weak"\nlatency_s_per_token = {latency}'
+    )
     path.write_text(
         f"""
 [session]
@@ -21,12 +33,10 @@ name = "{name}"
 trials_per_condition = {n}
 concurrency = {concurrency}
 quality = "fast"
+{session_extra}
 
 [[backbones]]
-name = "syn"
-backend = "synthetic"
-profile = "weak"
-latency_s_per_token = {latency}
+{backbone}
 
 [[conditions]]
 name = "P21_a"

@@ -172,34 +172,21 @@ CODE_REPLY = "```python\nprint('hello from the test server')\n```"
 
 
 def paced_sweep_config(path: Path, url: str, rpm: float) -> Path:
-    path.write_text(
-        f"""
-[session]
-name = "paced"
-trials_per_condition = 2
-concurrency = 4
-max_regenerations = 1
-quality = "fast"
-
-[[backbones]]
-name = "local-llm"
+    """4 trials of 2 blocks each (code, then a forced REGENERATE) against the server at ``url``."""
+    return write_config(
+        path,
+        n=2,
+        concurrency=4,
+        name="paced",
+        session_extra="max_regenerations = 1",
+        backbone=f"""name = "local-llm"
 backend = "openai"
 model = "test-model"
 base_url = "{url}"
 api_key_env = "AUTOCAPX_TEST_KEY"
 max_retries = 0
-requests_per_minute = {rpm}
-
-[[conditions]]
-name = "P21_a"
-library = "none"
-
-[[conditions]]
-name = "curated9"
-library = "curated9"
-"""
+requests_per_minute = {rpm}""",
     )
-    return path
 
 
 def assert_paced(server, rpm: float) -> None:

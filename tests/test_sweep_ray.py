@@ -104,9 +104,22 @@ def _running_trial_in_a_block(db: Path, timeout_s: float = 120.0) -> tuple[str, 
     raise AssertionError("no trial reached its sandbox on a worker")
 
 
+def _run_on(cluster: RayCluster, config: Path, sessions: Path, *flags: str):
+    """``autocapx run CONFIG --executor ray`` on the test cluster, in the background."""
+    return autocapx(
+        "run",
+        str(config),
+        "--executor",
+        "ray",
+        "--address",
+        cluster.address,
+        *flags,
+        sessions=sessions,
+    )
+
+
 def _wait(proc, timeout_s: float = 300.0) -> int:
-    code = proc.wait(timeout=timeout_s)
-    return code
+    return proc.wait(timeout=timeout_s)
 
 
 def test_same_results_as_local_and_a_killed_worker_is_survived(
@@ -115,15 +128,7 @@ def test_same_results_as_local_and_a_killed_worker_is_survived(
     config = write_config(tmp_path / "sweep.toml", n=3, concurrency=2, latency=0.002)
     local = autocapx("run", str(config), sessions=tmp_path / "local")
     assert _wait(local) == 0, local.stderr.read()
-    on_ray = autocapx(
-        "run",
-        str(config),
-        "--executor",
-        "ray",
-        "--address",
-        cluster.address,
-        sessions=tmp_path / "ray",
-    )
+    on_ray = _run_on(cluster, config, tmp_path / "ray")
     db = _db(tmp_path / "ray")
     victim, pid = _running_trial_in_a_block(db)
     os.kill(pid, signal.SIGKILL)  # the Ray worker process running that trial's actor
@@ -155,9 +160,7 @@ def test_a_killed_head_leaves_no_workers_and_resume_finishes_exactly(
 ) -> None:
     config = write_config(tmp_path / "sweep.toml", n=3, concurrency=2, latency=0.002)
     sessions = tmp_path / "sessions"
-    head = autocapx(
-        "run", str(config), "--executor", "ray", "--address", cluster.address, sessions=sessions
-    )
+    head = _run_on(cluster, config, sessions)
     db = _db(sessions)
     _running_trial_in_a_block(db)
     pids = {
@@ -194,9 +197,7 @@ def test_pause_resume_and_stop_reach_a_ray_sweep(cluster: RayCluster, tmp_path: 
 
     config = write_config(tmp_path / "sweep.toml", n=4, concurrency=1, latency=0.003)
     sessions = tmp_path / "sessions"
-    proc = autocapx(
-        "run", str(config), "--executor", "ray", "--address", cluster.address, sessions=sessions
-    )
+    proc = _run_on(cluster, config, sessions)
     reader = SessionReader(_db(sessions))
     _running_trial_in_a_block(reader.path)
     reader.send_command("pause", who="tester")
@@ -245,17 +246,7 @@ def test_a_rate_limit_holds_across_nodes_and_the_api_key_reaches_the_workers(
         server.api_key = "sk-cluster"  # any other bearer gets 401
         server.default = Behaviour.reply(CODE_REPLY)
         config = paced_sweep_config(tmp_path / "s.toml", server.url, rpm=120)
-        proc = autocapx(
-            "run",
-            str(config),
-            "--executor",
-            "ray",
-            "--address",
-            cluster.address,
-            "--cpus-per-trial",
-            "0.5",
-            sessions=tmp_path / "s",
-        )
+        proc = _run_on(cluster, config, tmp_path / "s", "--cpus-per-trial", "0.5")
         assert _wait(proc) == 0, proc.stderr.read()
     db = _db(tmp_path / "s")
     assert len(_results(db)) == 4 and len(server.requests) == 8
@@ -267,9 +258,7 @@ def test_a_rate_limit_holds_across_nodes_and_the_api_key_reaches_the_workers(
 def test_a_lost_node_is_survived(cluster: RayCluster, tmp_path: Path) -> None:
     cluster.add_worker()  # so the cluster still has two worker nodes after this test
     config = write_config(tmp_path / "sweep.toml", n=3, concurrency=3, latency=0.002)
-    proc = autocapx(
-        "run", str(config), "--executor", "ray", "--address", cluster.address, sessions=tmp_path
-    )
+    proc = _run_on(cluster, config, tmp_path)
     db = _db(tmp_path)
     victim, pid = _running_trial_in_a_block(db)
     cluster.kill_node_running(pid)  # raylet, its workers and their sandboxes, all at once

@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.quiet:
         print(f"session {directory.name}{label}: {config.total_trials} trials", flush=True)
-    status = asyncio.run(execute_session(directory, config, quiet=args.quiet))
+    status = asyncio.run(execute_session(directory, config, quiet=args.quiet, executor=executor))
     return _exit_code(status)
 
 
@@ -181,7 +181,7 @@ def _resume(args: argparse.Namespace) -> int:
         return 0
     if not args.quiet:
         print(f"resuming session {directory.name}", flush=True)
-    status = asyncio.run(execute_session(directory, config, quiet=args.quiet))
+    status = asyncio.run(execute_session(directory, config, quiet=args.quiet, executor=executor))
     return _exit_code(status)
 
 

@@ -43,8 +43,6 @@ class PacedBackend:
     def __init__(self, inner: Backend, reserve: Callable[[], Awaitable[float]]) -> None:
         self.inner = inner
         self.reserve = reserve
-        self.waited_s = 0.0
-        """Total time spent waiting for slots (for reports on how much the limit cost)."""
 
     def __getattr__(self, name: str) -> Any:  # name, model, synthetic, ...
         return getattr(self.inner, name)
@@ -54,18 +52,17 @@ class PacedBackend:
     ) -> AsyncIterator[TextDelta | LLMReply]:
         wait = await self.reserve() - time.time()
         if wait > 0:
-            self.waited_s += wait
             await asyncio.sleep(wait)
         async for item in self.inner.stream(messages, images=images):
             yield item
 
 
-def paced(backend: Backend, key: str, rpm: float, pacer: RequestPacer) -> Backend:
-    """``backend`` limited to ``rpm`` request starts per minute by an in-process pacer."""
+SlotSource = Callable[[str, float], Awaitable[float]]
+"""``(key, rpm) -> start time``: a RequestPacer here, or the one in a Ray actor."""
+
+
+def paced(backend: Backend, key: str, rpm: float, slots: SlotSource) -> Backend:
+    """``backend`` limited to ``rpm`` request starts per minute (unchanged if ``rpm`` is 0)."""
     if rpm <= 0:
         return backend
-
-    async def reserve() -> float:
-        return pacer.reserve(key, rpm)
-
-    return PacedBackend(backend, reserve)  # type: ignore[return-value]
+    return PacedBackend(backend, lambda: slots(key, rpm))  # type: ignore[return-value]

@@ -79,6 +79,9 @@ class LocalExecutor:
     def __init__(self) -> None:
         self.pacer = RequestPacer()  # one per sweep: backbones' requests-per-minute limits
 
+    async def _slot(self, key: str, rpm: float) -> float:
+        return self.pacer.reserve(key, rpm)
+
     async def start(self) -> dict:
         return {"executor": self.name}
 
@@ -92,7 +95,7 @@ class LocalExecutor:
         on_block: BlockSink,
         on_placed: PlacementSink,
     ) -> TrialRecord:
-        backend = paced(backend, backbone.name, backbone.requests_per_minute, self.pacer)
+        backend = paced(backend, backbone.name, backbone.requests_per_minute, self._slot)
         return await run_trial(spec, backend, sink=sink, on_block=on_block)
 
     async def close(self) -> None:
@@ -113,23 +116,25 @@ class ExecutorChoice:
         self, backend_factory: BackendFactory, backbones: Sequence[BackboneConfig] = ()
     ) -> TrialExecutor:
         """The executor itself; Ray is imported only when asked for."""
+        self._check_kind()
         if self.kind == "local":
             return LocalExecutor()
-        if self.kind == "ray":
-            from engine.sweep.ray_executor import RayExecutor
+        from engine.sweep.ray_executor import RayExecutor
 
-            return RayExecutor(
-                address=self.address,
-                cpus_per_trial=self.cpus_per_trial,
-                backend_factory=backend_factory,
-                backbones=backbones,
-            )
-        raise UserError(f"unknown executor {self.kind!r} (choose from {', '.join(EXECUTORS)})")
+        return RayExecutor(
+            address=self.address,
+            cpus_per_trial=self.cpus_per_trial,
+            backend_factory=backend_factory,
+            backbones=backbones,
+        )
+
+    def _check_kind(self) -> None:
+        if self.kind not in EXECUTORS:
+            raise UserError(f"unknown executor {self.kind!r} (choose from {', '.join(EXECUTORS)})")
 
     def preflight(self) -> None:
         """Fail with a one-line error before a session is created if this cannot work."""
-        if self.kind not in EXECUTORS:
-            raise UserError(f"unknown executor {self.kind!r} (choose from {', '.join(EXECUTORS)})")
+        self._check_kind()
         if self.kind == "ray":
             from engine.sweep.ray_executor import preflight
 

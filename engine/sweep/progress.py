@@ -29,23 +29,13 @@ class HeadlessProgress:
             self.running += 1
         elif what in ("done", "abandoned", "error", "lost"):
             self.running -= 1
-        if what == "lost" and not self.quiet:
-            if self.tty:
-                self.stream.write("\n")
-            print(
+        if what == "lost":
+            self._say(
                 f"{plan.key}: the worker running it died; its run is abandoned and the trial "
-                "runs again",
-                file=self.stream,
-                flush=True,
+                "runs again"
             )
-        if what == "error" and record is not None and not self.quiet:
-            if self.tty:
-                self.stream.write("\n")
-            print(
-                f"{plan.key}: ERROR {record.error} (not counted; runs again on resume)",
-                file=self.stream,
-                flush=True,
-            )
+        if what == "error" and record is not None:
+            self._say(f"{plan.key}: ERROR {record.error} (not counted; runs again on resume)")
         if what == "done" and record is not None:
             self.done += 1
             self.successes += record.final_success
@@ -59,6 +49,14 @@ class HeadlessProgress:
                 )
         if self.tty and not self.quiet:
             self._bar()
+
+    def _say(self, line: str) -> None:
+        """A line of its own, below the bar on a terminal."""
+        if self.quiet:
+            return
+        if self.tty:
+            self.stream.write("\n")
+        print(line, file=self.stream, flush=True)
 
     def _eta(self) -> str:
         finished = self.done - self.started_done

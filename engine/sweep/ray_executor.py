@@ -23,7 +23,7 @@ from typing import Any
 from engine import __version__
 from engine.errors import UserError
 from engine.llm.base import Backend
-from engine.llm.ratelimit import PacedBackend, RequestPacer
+from engine.llm.ratelimit import RequestPacer, paced
 from engine.sweep.config import BackboneConfig
 from engine.sweep.executor import (
     BackendCache,
@@ -69,15 +69,8 @@ class TrialActor:
         self.backends = BackendCache(backend_factory)
         self.pacer = pacer
 
-    def _paced(self, backend: Backend, backbone: BackboneConfig) -> Backend:
-        rpm = backbone.requests_per_minute
-        if rpm <= 0 or self.pacer is None:
-            return backend
-
-        async def reserve() -> float:
-            return await self.pacer.reserve.remote(backbone.name, rpm)
-
-        return PacedBackend(backend, reserve)  # type: ignore[return-value]
+    async def _slot(self, key: str, rpm: float) -> float:
+        return await self.pacer.reserve.remote(key, rpm)
 
     def where(self) -> dict:
         import ray
@@ -92,7 +85,9 @@ class TrialActor:
     async def run(self, spec: TrialSpec, backbone: BackboneConfig) -> AsyncIterator[list]:
         """Run one trial; yields batches of ("event", kind, data) / ("block", BlockRecord)
         items as they happen, and finally [("record", TrialRecord)]."""
-        backend = self._paced(self.backends.get(backbone, spec.seed), backbone)
+        backend = self.backends.get(backbone, spec.seed)
+        if self.pacer is not None:  # the head made one: some backbone has a request limit
+            backend = paced(backend, backbone.name, backbone.requests_per_minute, self._slot)
         queue: asyncio.Queue = asyncio.Queue()
         trial = asyncio.create_task(
             run_trial(
@@ -160,10 +155,11 @@ class RayExecutor:
             "configure_logging": True,
             "runtime_env": {"env_vars": env} if env else None,
         }
-        if not (self.address or os.environ.get("RAY_ADDRESS")):
+        target = self.address or os.environ.get("RAY_ADDRESS", "")
+        if not target:
             kwargs["include_dashboard"] = False  # starting a one-machine Ray here
-        where = self.address or os.environ.get("RAY_ADDRESS") or "a new local Ray instance"
-        _check_reachable(self.address or os.environ.get("RAY_ADDRESS", ""))
+        where = target or "a new local Ray instance"
+        _check_reachable(target)
         try:
             ray.init(**kwargs)
         except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError...
@@ -289,10 +285,8 @@ class RayExecutor:
                     else:
                         record = item[1]
             finished = record is not None
-        except (
-            ray.exceptions.RayTaskError
-        ) as exc:  # the trial loop itself raised: a bug, not a loss
-            raise exc.as_instanceof_cause() from None
+        except ray.exceptions.RayTaskError as exc:
+            raise exc.as_instanceof_cause() from None  # the trial loop raised: a bug, not a loss
         except ray.exceptions.RayError as exc:  # actor process or its node died
             raise WorkerLost(f"{_short(exc)} (pid {where['pid']} on {where['host']})") from None
         finally:
@@ -308,12 +302,10 @@ class RayExecutor:
         if self._ray is None:
             return
         for actor, _ in self._idle:
-            with contextlib.suppress(Exception):
-                self._ray.kill(actor, no_restart=True)
+            self._discard(actor)
         self._idle.clear()
         if self._pacer is not None:
-            with contextlib.suppress(Exception):
-                self._ray.kill(self._pacer, no_restart=True)
+            self._discard(self._pacer)
         with contextlib.suppress(Exception):
             self._ray.shutdown()
 

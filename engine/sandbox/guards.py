@@ -10,6 +10,10 @@ before any untrusted code runs.
   names and hand out only allowed submodules. Without them ``numpy.lib._npyio_impl.os`` was a way
   to ``os`` (and ``os.environ``, ``sys.modules``), and ``np.linalg.norm = ...`` would have changed
   the numpy the simulator itself uses.
+  They also apply the attribute allow-lists (``cv2``), refuse blocked submodules (``scipy.io``)
+  before importing them, and hand out checking wrappers for the library callables whose
+  arguments reach C code that opens files (Qhull's ``TI``/``TO`` options, HiGHS's file options):
+  what native code does is out of the audit hook's sight.
 * The audit hook sees what library code does on the trial's behalf. It decides by *who is on the
   stack*, not by a flag that trial code could flip: it walks the frames from the event down to
   the nearest boundary, which is trial code (a file name the worker compiled), an environment API
@@ -20,13 +24,15 @@ before any untrusted code runs.
   namedtuple); reads only under the Python installation, system libraries and the engine package
   (importing may also list ``sys.path`` directories; API calls may read anything).
 
-The audit hook cannot be removed once added.
+The audit hook cannot be removed once added. Modules whose import does what it refuses from
+anyone (cv2 sets ``os.environ``) are imported just before it goes up (:data:`PRELOADED_MODULES`).
 """
 
 from __future__ import annotations
 
 import _thread
 import builtins
+import importlib
 import os
 import resource
 import sys
@@ -34,8 +40,12 @@ import types
 from collections.abc import Callable
 
 from engine.sandbox.policy import (
+    CALL_CHECKS,
     FORBIDDEN_ATTRS,
+    READABLE_DUNDERS,
+    allowed_imports_text,
     attribute_problem,
+    member_problem,
     module_access,
     module_allowed,
 )
@@ -105,6 +115,11 @@ class ModuleProxy:
             return ModuleProxy
         if name == "__all__":  # from module import *
             return _public_names(module, mode)
+        if name in READABLE_DUNDERS:
+            value = getattr(module, name, None)
+            if isinstance(value, str):
+                return value
+            raise AttributeError(name)
         if name.startswith("__"):
             raise AttributeError(name)  # interpreter probing (__spec__, __path__ ...): not there
         full = f"{module.__name__}.{name}"
@@ -112,12 +127,17 @@ class ModuleProxy:
             raise _violation(f"{full} is not available to trial code")
         if problem := attribute_problem(name):
             raise _violation(f"{module.__name__}.{name}: {problem}")
+        # before reading it: a blocked submodule is not even imported (scipy imports lazily)
+        if problem := member_problem(module.__name__, name):
+            raise _violation(problem)
         value = getattr(module, name)
         if isinstance(value, types.ModuleType):
             return sandbox_module(value)
         if mode == "path":
             raise _violation(f"{full} is not available to trial code")
-        return value
+        if problem := member_problem(module.__name__, name, value):
+            raise _violation(problem)
+        return checked_callable(value)
 
     def __setattr__(self, name: str, value: object) -> None:
         module = object.__getattribute__(self, "_ModuleProxy__module")
@@ -143,7 +163,72 @@ def _public_names(module: types.ModuleType, mode: str) -> list[str]:
         names = [n for n in dir(module) if module_access(f"{module.__name__}.{n}") is not None]
     else:
         names = getattr(module, "__all__", None) or dir(module)
-    return sorted(n for n in names if isinstance(n, str) and attribute_problem(n) is None)
+    return sorted(
+        n
+        for n in names
+        if isinstance(n, str)
+        and attribute_problem(n) is None
+        and member_problem(module.__name__, n, getattr(module, n, None)) is None
+    )
+
+
+# --------------------------------------------------------------------------- checked calls
+_CHECKED: dict[int, tuple[object, object]] = {}
+"""``id(original)`` -> (original, what trial code gets): the wrapper for a callable in
+:data:`~engine.sandbox.policy.CALL_CHECKS`, the original itself for anything else. Holding the
+original keeps its id from being reused."""
+
+
+def checked_callable(value: object) -> object:
+    """What trial code gets for a module attribute ``value``: for the callables whose arguments
+    the policy checks (scipy's Qhull classes, linprog, milp) a checking wrapper (a subclass for a
+    class, so ``isinstance`` holds for what it creates), the value itself otherwise."""
+    if not isinstance(value, (type, types.FunctionType)):
+        return value
+    hit = _CHECKED.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    try:
+        key = (getattr(value, "__module__", None), getattr(value, "__qualname__", None))
+        check = CALL_CHECKS.get(key)
+    except Exception:  # an odd class whose __module__ is computed: none of the checked ones
+        key, check = (None, None), None
+    out = value if check is None else _checking_wrapper(value, check, f"{key[0]}.{key[1]}")
+    _CHECKED[id(value)] = (value, out)
+    return out
+
+
+def _checked_arguments(check: Callable, label: str, args: tuple, kwargs: dict) -> tuple:
+    # dicts are copied first, so that what was checked is what the library gets
+    args = tuple(dict(a) if type(a) is dict else a for a in args)
+    kwargs = {k: dict(v) if type(v) is dict else v for k, v in kwargs.items()}
+    if problem := check(args, kwargs):
+        raise _violation(f"{label.rsplit('.', 1)[-1]}: {problem}")
+    return args, kwargs
+
+
+def _checking_wrapper(original: type | Callable, check: Callable, label: str) -> object:
+    if isinstance(original, type):
+
+        class Checked(original):
+            def __init__(self, *args: object, **kwargs: object) -> None:
+                args, kwargs = _checked_arguments(check, label, args, kwargs)
+                super().__init__(*args, **kwargs)
+
+        wrapper: object = Checked
+    else:
+
+        def checked(*args: object, **kwargs: object) -> object:
+            args, kwargs = _checked_arguments(check, label, args, kwargs)
+            return original(*args, **kwargs)
+
+        wrapper = checked
+    for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
+        try:
+            setattr(wrapper, attr, getattr(original, attr))
+        except (AttributeError, TypeError):
+            pass
+    return wrapper
 
 
 _PROXIES: dict[tuple[str, str], ModuleProxy] = {}
@@ -284,9 +369,26 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return (real + os.sep).startswith(prefixes)
 
 
+PRELOADED_MODULES = ("cv2",)
+"""Modules trial code may import whose first import does what the hook refuses from anyone:
+imported (if installed) just before the hook goes up. cv2's loader sets ``LD_LIBRARY_PATH`` in
+``os.environ`` (an ``os.putenv``); allowing that during imports would let anyone who reaches an
+importlib function set the environment."""
+
+
+def preload_modules() -> None:
+    for name in PRELOADED_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # not installed or broken: trial code's import fails the same way
+            pass
+
+
 def install_audit_hook(extra_read_roots: tuple[str, ...] = ()) -> None:
     """Block writes, processes, sockets and signals from anyone, native code and dynamic code
-    from trial code, and reads outside the roots (see the module docstring)."""
+    from trial code, and reads outside the roots (see the module docstring). The modules of
+    :data:`PRELOADED_MODULES` are imported first."""
+    preload_modules()
     roots = _read_roots(extra_read_roots)
     import_roots = roots + _as_prefixes({p for p in sys.path if p and os.path.isdir(p)})
     trusted_code, trial_files = _TRUSTED_CODE, TRIAL_FILES
@@ -397,7 +499,15 @@ def _guarded_import(real_import: Callable) -> Callable:
             and all(module_allowed(f"{name}.{item}") for item in fromlist)
         )
         if level or not (module_allowed(name) or via_path):
-            raise ImportError(_violation(f"import of {name!r} is not allowed in trial code"))
+            raise ImportError(
+                _violation(
+                    f"import of {name!r} is not allowed in trial code "
+                    f"(allowed: {allowed_imports_text()})"
+                )
+            )
+        for item in fromlist:
+            if item != "*" and (problem := member_problem(name, item)):
+                raise ImportError(_violation(problem))
         module = real_import(name, globals, locals, fromlist, level)
         return sandbox_module(module)
 

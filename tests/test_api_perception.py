@@ -24,8 +24,9 @@ def _view(env):
 
 
 def _true_cube(env):
+    """The cube's true pose in pose_mat's frame (the robot mount, as in CaP-X)."""
     sim = env.sim
-    pos = sim.object_pos("cube") - sim.scene.base_pos
+    pos = sim.object_pos("cube") - sim.scene.mount_pos
     w, x, y, z = sim.object_quat("cube")
     return pos, Rotation.from_quat([x, y, z, w]).as_matrix(), sim.object_half_size("cube")
 

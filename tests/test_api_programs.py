@@ -53,21 +53,27 @@ def test_a_program_that_raises_gets_a_clear_error_and_nothing_crashes() -> None:
 
 def test_api_docs_follow_the_capx_format() -> None:
     text = robot_api_docs()
-    entries = text.split("\n\n" + "")
-    names = re.findall(r"^(\w+)\(.*\)$", text, flags=re.M)
+    names = re.findall(r"^(\w+)\(", text, flags=re.M)
     assert names == list(API_NAMES)
     for block in re.split(r"\n\n(?=\w+\()", text):
         lines = block.splitlines()
-        assert re.match(r"^\w+\(.*\)$", lines[0])
+        assert re.match(r"^\w+\(.*\) -> .+$", lines[0])  # full annotations, as combined_doc
         assert lines[1] == "  Doc:"
-        assert all(line == "" or line.startswith("    ") for line in lines[2:])
+        assert all(line.startswith("    ") for line in lines[2:])  # blank lines too: "    "
         assert "Example:" in block
     assert "self" not in text.split("\n")[0]
-    assert entries
+    assert text.startswith("get_observation() -> dict[str, typing.Any]\n  Doc:\n")
+    assert (
+        "solve_ik(position: numpy.ndarray, quaternion_wxyz: numpy.ndarray) -> numpy.ndarray\n"
+        in text
+    )
     with_library = robot_api_docs("curated9")
     assert (
-        "select_top_down_grasp(grasps, scores, cam_to_world, vertical_threshold=0.8)"
-        in with_library
+        "select_top_down_grasp(grasps: numpy.ndarray, scores: numpy.ndarray, cam_to_world: "
+        "numpy.ndarray, vertical_threshold: float = 0.8) -> tuple" in with_library
+    )
+    assert (
+        "depth_to_point_cloud(depth_img: numpy.ndarray, intrinsics: numpy.ndarray)" in with_library
     )
     assert len(re.findall(r"^  Doc:$", with_library, flags=re.M)) == 19
 

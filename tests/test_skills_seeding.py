@@ -26,7 +26,7 @@ PICK = Skill(
     K.PICK_QUAT.strip(),
     ("quat_from_matrix",),
 )
-CALL = "print(grasp_quaternion(np.eye(4)))"
+CALL = "import numpy as np\nprint(grasp_quaternion(np.eye(4)))"
 
 
 async def _run(library) -> str:
@@ -48,6 +48,16 @@ async def test_isolated_injection_fails_with_the_name_error_seeding_avoids() -> 
     library = snapshot("C1", [PICK, QUAT], seeding="isolated")
     result = await _run(library)
     assert result.startswith("NameError: name 'quat_from_matrix' is not defined")
+
+
+async def test_a_library_hands_the_trial_its_functions_but_not_its_imports() -> None:
+    """As in CaP-X, numpy is not pre-imported; a library's own import must not change that
+    (else a program that forgets it would fail in P21_a and work in a library condition)."""
+    spec = TrialSpec(trial_id="np", quality="fast", library=snapshot("C1", [PICK, QUAT]))
+    probe = "print(callable(grasp_quaternion))\nprint(np.pi)"
+    record = await run_trial(spec, ReplayBackend([probe, "FINISH"]))
+    block = record.blocks[0]
+    assert block.stdout == "True\n" and block.exception.startswith("NameError: name 'np'")
 
 
 async def test_skills_only_in_the_prompt_are_not_callable() -> None:

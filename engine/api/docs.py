@@ -1,7 +1,8 @@
 """The API section of the prompt, generated from the functions themselves in CaP-X's format.
 
-For each function: ``name(signature)``, then ``  Doc:`` and the docstring indented by 4 spaces,
-with a blank line between functions. Library skills use the same format so they read like API.
+CaP-X's ``combined_doc``: for each function ``name(signature)`` with its full type annotations,
+then (if it has a docstring) ``  Doc:`` and every docstring line indented by 4 spaces, with a
+blank line between functions. Library skills use the same format so they read like API.
 """
 
 from __future__ import annotations
@@ -12,28 +13,28 @@ from collections.abc import Callable, Iterable
 
 
 def _signature(fn: Callable) -> str:
-    sig = inspect.signature(fn)
-    params = [
-        p.replace(annotation=inspect.Parameter.empty)
-        for p in sig.parameters.values()
-        if p.name != "self"
-    ]
-    return str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty))
+    """``(position: numpy.ndarray, ...) -> numpy.ndarray``, as ``str(inspect.signature)`` of a
+    bound method prints it in CaP-X (annotations evaluated, ``self`` left out)."""
+    try:
+        sig = inspect.signature(fn, eval_str=True)
+    except (NameError, TypeError, SyntaxError):
+        sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    return str(sig.replace(parameters=params))
 
 
 def function_doc(name: str, fn: Callable) -> str:
-    """One entry: signature line, ``  Doc:`` line, docstring indented 4 spaces."""
-    doc = inspect.getdoc(fn) or ""
-    lines = [f"{name}{_signature(fn)}", "  Doc:"]
-    lines += [("    " + line) if line.strip() else "" for line in doc.splitlines()]
-    return "\n".join(lines)
+    """One entry: signature line, then ``  Doc:`` and the docstring indented 4 spaces."""
+    return entry_from_parts(name, _signature(fn), inspect.getdoc(fn) or "")
 
 
 def entry_from_parts(name: str, signature: str, docstring: str) -> str:
-    """Same format from text parts (for mined skills known only by their source)."""
+    """The same format from text parts (for mined skills known only by their source)."""
     doc = inspect.cleandoc(docstring or "")
-    lines = [f"{name}{signature}", "  Doc:"]
-    lines += [("    " + line) if line.strip() else "" for line in doc.splitlines()]
+    lines = [f"{name}{signature}"]
+    if doc:
+        lines.append("  Doc:")
+        lines += [f"    {line}" for line in doc.splitlines()]
     return "\n".join(lines)
 
 

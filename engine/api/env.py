@@ -2,19 +2,23 @@
 
 :func:`build_env` is the namespace factory a sandbox worker calls (by import path) to own one
 simulator; it also serves in-process runs such as tests and benchmarks.
+
+The namespace is CaP-X's: the ten API functions, ``INPUTS`` (the first observation) and
+``RESULT`` (None) as globals, and before every block ``obs``, a fresh observation whose depth is
+(H, W, 1), with the API functions bound again (:meth:`TrialEnv.block_globals`). numpy is not
+pre-imported: CaP-X's prompt tells the model to import it. CaP-X also binds ``env`` (its raw
+simulator: privileged) and ``APIS`` (the API objects); neither exists here.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import numpy as np
 
 from engine.api.perception import PerceptionNoise
 from engine.api.robot import RobotAPI, StatusListener
 from engine.sim.simulator import SimConfig, Simulator
+from engine.world import CAMERA_SIZE
 
 
 @dataclass
@@ -22,13 +26,15 @@ class EnvConfig:
     """Everything that determines a trial's world (with the seed)."""
 
     task: str = "cube_lift"
-    camera_size: int = 256
+    camera_size: int = CAMERA_SIZE
     quality: str = "full"
     noise: dict = field(default_factory=dict)
+    privileged_observations: bool = False
+    """Add the simulator's object poses to observations (off by default; labelled PRIVILEGED)."""
 
 
 class TrialEnv:
-    """Simulator + API + a fresh namespace (API functions, numpy as ``np``, ``math``)."""
+    """Simulator + API + a fresh namespace (the API functions, ``INPUTS``, ``RESULT``)."""
 
     def __init__(self, config: EnvConfig, seed: int, status_listener: StatusListener | None = None):
         self.config = config
@@ -37,17 +43,40 @@ class TrialEnv:
             SimConfig(task=config.task, camera_size=config.camera_size, quality=config.quality),
             seed=seed,
         )
-        self.api = RobotAPI(self.sim, PerceptionNoise(**config.noise), status_listener)
-        self.namespace: dict[str, Any] = {"np": np, "numpy": np, "math": math}
-        self.namespace.update(self.api.functions())
+        self.api = self._api(PerceptionNoise(**config.noise), status_listener)
+        self.namespace: dict[str, Any] = {}
+        self._fresh_namespace()
         self.api_names = tuple(self.api.functions())
+
+    def _api(self, noise: PerceptionNoise, listener: StatusListener | None) -> RobotAPI:
+        return RobotAPI(
+            self.sim,
+            noise,
+            listener,
+            privileged_observations=self.config.privileged_observations,
+        )
+
+    def _fresh_namespace(self) -> None:
+        self.namespace.clear()
+        self.namespace.update({"INPUTS": None, "RESULT": None, **self.api.functions()})
+        self._blocks = 0
 
     def reset(self, seed: int) -> None:
         """Start a new episode in the same scene (cheaper than building a new environment)."""
         self.seed = seed
         self.sim.reset(seed)
-        self.api = RobotAPI(self.sim, self.api.noise, self.api.status_listener)
-        self.namespace.update(self.api.functions())
+        self.api = self._api(self.api.noise, self.api.status_listener)
+        self._fresh_namespace()
+
+    def block_globals(self) -> dict[str, Any]:
+        """What is (re)bound before each block, as CaP-X does: a fresh ``obs`` (depth (H, W, 1))
+        and the API functions; before the first block also ``INPUTS``, that first observation."""
+        obs = self.api.observation(depth_channel=True)
+        out: dict[str, Any] = {"obs": obs, **self.api.functions()}
+        if self._blocks == 0:
+            out["INPUTS"] = obs
+        self._blocks += 1
+        return out
 
     def set_status_listener(self, listener: StatusListener | None) -> None:
         self.api.status_listener = listener
@@ -83,13 +112,20 @@ class TrialEnv:
 def build_env(
     task: str = "cube_lift",
     seed: int = 0,
-    camera_size: int = 256,
+    camera_size: int = CAMERA_SIZE,
     quality: str = "full",
     noise: dict | None = None,
     status_listener: StatusListener | None = None,
+    privileged_observations: bool = False,
 ) -> TrialEnv:
     """Namespace factory: a fresh environment for one trial."""
-    config = EnvConfig(task=task, camera_size=camera_size, quality=quality, noise=dict(noise or {}))
+    config = EnvConfig(
+        task=task,
+        camera_size=camera_size,
+        quality=quality,
+        noise=dict(noise or {}),
+        privileged_observations=privileged_observations,
+    )
     return TrialEnv(config, seed, status_listener)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.api.env import TrialEnv, build_env
 from engine.sim.tasks import TABLE_TOP_Z
+from engine.world import CAMERA_SIZE
 
 
 @dataclass
@@ -27,6 +28,7 @@ class ProgramResult:
     wall_time_s: float
     error: str | None = None
     stdout: str = ""
+    stderr: str = ""
     frames: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -48,25 +50,35 @@ def run_program(
     *,
     task: str = "cube_lift",
     seed: int = 0,
-    camera_size: int = 256,
+    camera_size: int = CAMERA_SIZE,
     quality: str = "full",
     noise: dict | None = None,
     save_frames: Path | None = None,
     env: TrialEnv | None = None,
+    library_source: str = "",
 ) -> ProgramResult:
-    """Execute ``source`` in a fresh namespace over a fresh scene; exceptions become ``error``."""
+    """Execute ``source`` in a fresh namespace over a fresh scene; exceptions become ``error``.
+
+    ``library_source`` (e.g. the curated-9 helpers) is executed in a namespace of its own and
+    its functions bound into the program's, as the sandbox worker seeds a library."""
     t0 = time.perf_counter()
     env = env or build_env(task, seed, camera_size, quality, noise)
     frames: dict[str, str] = {}
     if save_frames is not None:
         frames["before"] = _save_frame(env, save_frames / f"{task}_seed{seed}_before.png")
     filename = "<program>"
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     error = None
+    namespace = dict(env.namespace)
     try:
-        code = compile(source, filename, "exec")
-        with contextlib.redirect_stdout(out):
-            exec(code, dict(env.namespace))  # noqa: S102 (in-process runs are for trusted programs)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            if library_source:
+                library = {"__name__": "<library>", **env.api.functions()}
+                exec(compile(library_source, "<library>", "exec"), library)  # noqa: S102
+                namespace.update({k: v for k, v in library.items() if callable(v)})
+            code = compile(source, filename, "exec")
+            namespace.update(env.block_globals())
+            exec(code, namespace)  # noqa: S102 (in-process runs are for trusted programs)
     except (Exception, SystemExit) as exc:
         error = _error_line(exc, filename)
     if save_frames is not None:
@@ -85,6 +97,7 @@ def run_program(
         wall_time_s=round(time.perf_counter() - t0, 3),
         error=error,
         stdout=out.getvalue(),
+        stderr=err.getvalue(),
         frames=frames,
     )
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.world import CAMERA_SIZE, MAX_CAMERA_SIZE, MIN_CAMERA_SIZE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,8 +31,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="full",
         help="render quality: full visual meshes, or collision geometry only (fast)",
     )
-    run.add_argument("--camera-size", type=int, default=256, help="camera image size in pixels")
+    run.add_argument(
+        "--camera-size",
+        type=int,
+        default=CAMERA_SIZE,
+        help=f"camera image size in pixels (default: {CAMERA_SIZE}, as CaP-X)",
+    )
     run.add_argument("--timeout", type=float, default=180.0, help="wall-clock limit in seconds")
+    run.add_argument(
+        "--library",
+        default="none",
+        help="helper library bound into the program's namespace: none or curated9",
+    )
+    run.add_argument(
+        "--privileged-observations",
+        action="store_true",
+        help="add the simulator's object poses to observations (PRIVILEGED ground truth)",
+    )
     run.set_defaults(handler=_run)
 
 
@@ -39,11 +56,17 @@ def _run(args: argparse.Namespace) -> int:
         source = args.program.read_text()
     except OSError as exc:
         raise UserError(f"cannot read program {args.program}: {exc.strerror}") from None
-    if not 16 <= args.camera_size <= 1024:
-        raise UserError(f"--camera-size must be between 16 and 1024, got {args.camera_size}")
+    if not MIN_CAMERA_SIZE <= args.camera_size <= MAX_CAMERA_SIZE:
+        raise UserError(
+            f"--camera-size must be between {MIN_CAMERA_SIZE} and {MAX_CAMERA_SIZE}, "
+            f"got {args.camera_size}"
+        )
     import asyncio
 
     from engine.sandbox.program import run_program_sandboxed
+    from engine.skills.library import builtin_library
+
+    library = builtin_library(args.library)
 
     result = asyncio.run(
         run_program_sandboxed(
@@ -54,6 +77,8 @@ def _run(args: argparse.Namespace) -> int:
             quality=args.quality,
             save_frames=args.save_frames,
             timeout_s=args.timeout,
+            library_source=library.source,
+            privileged_observations=args.privileged_observations,
         )
     )
     if args.json:
@@ -61,6 +86,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         if result.stdout:
             print(result.stdout, end="" if result.stdout.endswith("\n") else "\n")
+        if result.stderr:
+            print(result.stderr, end="" if result.stderr.endswith("\n") else "\n", file=sys.stderr)
         verdict = "SUCCESS" if result.success else "FAILED"
         print(
             f"{result.task} seed {result.seed}: {verdict}  reward {result.reward:.3f}  "

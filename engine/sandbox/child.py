@@ -126,6 +126,8 @@ class Worker:
             trusted,
         )
 
+        self.api_names = frozenset(getattr(self.env, "api_names", ()))
+
         self.memory_bytes = int(msg.get("memory_bytes") or 0)
         if self.memory_bytes:
             apply_resource_limits(self.memory_bytes)
@@ -143,43 +145,45 @@ class Worker:
         self.builtins = restricted_builtins()
         self.namespace["__builtins__"] = self.builtins
         self.namespace["__name__"] = "__main__"
-        for part in msg.get("seed_parts") or []:
-            isolated = {
-                k: v for k, v in self.namespace.items() if k.startswith("__") or not callable(v)
-            }
-            # the sandboxed (proxied) modules, never the environment's raw ones
-            isolated.update(
-                {k: v for k, v in self.namespace.items() if k in ("np", "numpy", "math")}
-            )
-            isolated.update(
-                {k: v for k, v in self.namespace.items() if k in getattr(self.env, "api_names", ())}
-            )
-            before = set(isolated)
-            real = self.namespace
-            self.namespace = isolated
-            try:
-                result = self.execute(
-                    part, "<library>", budget_s=float(msg.get("seed_timeout_s", 60))
-                )
-            finally:
-                self.namespace = real
-            if not result["ok"]:
-                return {
-                    "type": "error",
-                    "message": "library seeding failed: " + result["error_line"],
-                }
-            for name in set(isolated) - before:
-                if callable(isolated[name]):
-                    self.namespace[name] = isolated[name]
-        seed = msg.get("seed_code") or ""
-        if seed.strip():
-            result = self.execute(seed, "<library>", budget_s=float(msg.get("seed_timeout_s", 65)))
-            if not result["ok"]:
-                return {
-                    "type": "error",
-                    "message": "library seeding failed: " + result["error_line"],
-                }
-        return {"type": "ready", "status": self._status(), "summary": self._summary()}
+        block_globals = getattr(self.env, "block_globals", None)
+        self._block_globals = trusted(block_globals) if block_globals else None
+        self.library: dict = {}
+        """Functions the library seeding defined, bound again before every block (as CaP-X
+        binds its helper functions again)."""
+        budget = float(msg.get("seed_timeout_s", 60))
+        parts = list(msg.get("seed_parts") or [])
+        if (msg.get("seed_code") or "").strip():
+            parts = [msg["seed_code"]]
+        for part in parts:
+            error = self._seed(part, budget)
+            if error:
+                return {"type": "error", "message": "library seeding failed: " + error}
+        self.namespace.update(self.library)
+        ready = {"type": "ready", "status": self._status(), "summary": self._summary()}
+        if self.want_frames and hasattr(self.env, "frame_png"):
+            ready["frame"] = base64.b64encode(self._frame()).decode()
+        return ready
+
+    def _seed(self, source: str, budget_s: float) -> str:
+        """Execute library source in a namespace of its own (the API, builtins, nothing of the
+        trial's) and keep the functions it defines. Skills seeded together find each other and
+        their imports there; the trial namespace gets only the functions, so a library never
+        hands the trial a module (``np``) that the base API condition would not have."""
+        library = {
+            k: v for k, v in self.namespace.items() if k.startswith("__") or k in self.api_names
+        }
+        before = dict(library)
+        real, self.namespace = self.namespace, library
+        try:
+            result = self.execute(source, "<library>", budget_s=budget_s)
+        finally:
+            self.namespace = real
+        if not result["ok"]:
+            return result["error_line"]
+        for name, value in library.items():
+            if callable(value) and before.get(name) is not value:
+                self.library[name] = value
+        return ""
 
     def _on_status(self, status: dict) -> None:
         now = time.monotonic()
@@ -194,6 +198,7 @@ class Worker:
         from engine.sandbox.guards import PolicyViolation, set_cpu_budget
 
         guards.VIOLATIONS.clear()
+        guards.register_trial_file(name)  # before parsing: see the audit hook's check_read
         violations = check_source(code, name) if self.static_policy else []
         if violations:
             text = "; ".join(str(v) for v in violations[:5])
@@ -205,7 +210,6 @@ class Worker:
                 "violation": text,
                 "error_line": f"PolicyViolation: {text}",
             }
-        guards.register_trial_file(name)
         captured = CapturedStdout(self.channel)
         captured_err = CapturedStdout(self.channel, stream="stderr")
         real_stdout, real_stderr = sys.stdout, sys.stderr
@@ -226,7 +230,7 @@ class Worker:
             )
             stderr = exception + "\n"
         except SyntaxError as exc:
-            exception = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+            exception = f"{_type_name(exc)}: {exc.msg} (line {exc.lineno})"
             stderr = "".join(traceback.format_exception_only(type(exc), exc))
         except BaseException as exc:  # SystemExit, KeyboardInterrupt, RecursionError, anything
             exception = f"{_type_name(exc)}: {_safe_str(exc)}{_where(exc, name)}"
@@ -256,6 +260,11 @@ class Worker:
         timeout_s = float(msg.get("timeout_s", 180))
         cpu_s = msg.get("cpu_s")
         budget_s = float(cpu_s) if cpu_s is not None else timeout_s + 5
+        if self._block_globals is not None:  # CaP-X's obs, refreshed, and the API bound again
+            from engine.sandbox.guards import sandbox_namespace
+
+            self.namespace.update(sandbox_namespace(self._block_globals()))
+        self.namespace.update(self.library)
         result = self.execute(msg["code"], msg.get("name", "<block>"), budget_s)
         result["exec_time_s"] = time.perf_counter() - t0
         result.pop("error_line", None)
@@ -324,9 +333,13 @@ def main() -> int:
     proto_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
+    # Requests come on a private copy of stdin too: C code that reopens fd 0 (Qhull's "TI"
+    # option, say) then finds /dev/null, not the protocol.
+    requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     channel = Channel(proto_fd)
     worker = Worker(channel)
-    for line in sys.stdin:
+    for line in requests:
         try:
             msg = json.loads(line)
         except json.JSONDecodeError:

@@ -422,6 +422,11 @@ def install_audit_hook(extra_read_roots: tuple[str, ...] = ()) -> None:
         if where == "api":
             return
         text = os.fsdecode(path)
+        if text in trial_files:
+            # CPython's compiler reopens a source file by name to quote the line of a
+            # SyntaxError; a block's name is no file. Refuse the open quietly (the compiler
+            # falls back to the text it has): a syntax error is not a policy violation.
+            raise FileNotFoundError(text)
         # an import may list any sys.path directory, but reads only ever come from the roots:
         # importlib functions are callable by anyone who got hold of them
         allowed = import_roots if (where == "import" and listing) else roots

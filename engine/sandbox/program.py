@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.api.runner import ProgramResult
 from engine.sandbox.worker import SandboxError, SandboxWorker
 from engine.sim.tasks import get_task
+from engine.world import CAMERA_SIZE
 
 ENV_FACTORY = "engine.api.env:build_env"
 
@@ -17,13 +18,16 @@ async def run_program_sandboxed(
     *,
     task: str = "cube_lift",
     seed: int = 0,
-    camera_size: int = 256,
+    camera_size: int = CAMERA_SIZE,
     quality: str = "full",
     noise: dict | None = None,
     save_frames: Path | None = None,
     timeout_s: float = 180.0,
+    library_source: str = "",
+    privileged_observations: bool = False,
 ) -> ProgramResult:
-    """Same result as :func:`engine.api.runner.run_program`, but the program runs sandboxed."""
+    """Same result as :func:`engine.api.runner.run_program`, but the program runs sandboxed
+    (with ``library_source`` seeded into its namespace as a trial's library is)."""
     get_task(task)  # unknown task: a clear error before a worker starts
     t0 = time.perf_counter()
     worker = SandboxWorker(
@@ -34,7 +38,9 @@ async def run_program_sandboxed(
             "camera_size": camera_size,
             "quality": quality,
             "noise": noise or {},
+            "privileged_observations": privileged_observations,
         },
+        seed_code=library_source,
     )
     try:
         await worker.start()
@@ -69,5 +75,6 @@ async def run_program_sandboxed(
         wall_time_s=round(time.perf_counter() - t0, 3),
         error=error,
         stdout=result.stdout,
+        stderr=result.stderr,
         frames=frames,
     )

@@ -140,6 +140,9 @@ class SandboxWorker:
         self.static_policy = True
         """False skips the AST check so that tests can show the run-time guards hold on their
         own. Never turn it off for real trials: the check is what gives the LLM a clear reason."""
+        self.frames = False
+        """Render the scene once it is built: the PNG lands in :attr:`initial_frame`."""
+        self.initial_frame: bytes | None = None
         self.extra_env: dict[str, str] = {}
         """Extra environment variables for the worker (it gets no others but an allow-list)."""
         self.proc: asyncio.subprocess.Process | None = None
@@ -178,6 +181,7 @@ class SandboxWorker:
                 "static_policy": self.static_policy,
                 "memory_bytes": self.memory_bytes,
                 "recursion_limit": self.recursion_limit,
+                "frames": self.frames,
             }
         )
         try:
@@ -195,6 +199,8 @@ class SandboxWorker:
             raise SandboxError(reply["message"])
         self.startup_s = time.perf_counter() - t0
         self.initial = reply
+        if reply.get("frame"):
+            self.initial_frame = base64.b64decode(reply["frame"])
         return reply
 
     async def _drain_stderr(self) -> None:

@@ -2,7 +2,8 @@
 
 Runs on a private ``MjData`` so solving never disturbs the simulation. Several deterministic
 starts (warm start, rest pose, seeded perturbations) make it robust; if none reaches the target
-within tolerance, :class:`IKError` says how far off the best attempt was.
+within tolerance the best attempt is returned with ``reached`` False (CaP-X's ``solve_ik`` never
+raises: it hands back its solver's best effort).
 """
 
 from __future__ import annotations
@@ -20,16 +21,22 @@ ROT_TOL = np.deg2rad(2.0)
 """rad: orientation residual accepted as reached."""
 
 
-class IKError(ValueError):
-    """The target pose cannot be reached within joint limits."""
-
-
 @dataclass
 class IKResult:
     q: np.ndarray
     pos_error: float
+    """m: distance of the solution's TCP from the target position."""
     rot_error: float
+    """rad: angle between the solution's TCP orientation and the target's."""
     iterations: int
+
+    @property
+    def reached(self) -> bool:
+        return self.pos_error < POS_TOL and self.rot_error < ROT_TOL
+
+    def miss(self) -> str:
+        """``"3.2 cm and 4.0 deg"``: how far the best attempt is from the target."""
+        return f"{self.pos_error * 100:.1f} cm and {np.rad2deg(self.rot_error):.1f} deg"
 
 
 class IKSolver:
@@ -100,7 +107,7 @@ class IKSolver:
         return IKResult(q, pe, re, iterations)
 
     def solve(self, pos: np.ndarray, rot: np.ndarray, warm: np.ndarray) -> IKResult:
-        """Best solution over deterministic starts; raises IKError if none is within tolerance."""
+        """Best solution over deterministic starts (``reached`` False if none is within tolerance)."""
         pos = np.asarray(pos, dtype=float).reshape(3)
         rot = np.asarray(rot, dtype=float).reshape(3, 3)
         rng = np.random.default_rng(0)
@@ -120,11 +127,7 @@ class IKSolver:
                 best.pos_error + 0.05 * best.rot_error
             ):
                 best = res
-            if res.pos_error < POS_TOL and res.rot_error < ROT_TOL:
+            if res.reached:
                 return res
         assert best is not None
-        raise IKError(
-            f"solve_ik: the pose is out of reach (best attempt misses by "
-            f"{best.pos_error * 100:.1f} cm and {np.rad2deg(best.rot_error):.1f} deg); "
-            "try a closer position or a different orientation"
-        )
+        return best

@@ -37,11 +37,12 @@ def intrinsics_for(fovy_deg: float, width: int, height: int) -> np.ndarray:
 
 
 def camera_to_base(scene: SceneModel, data: mujoco.MjData) -> np.ndarray:
-    """4x4 camera-to-robot-base transform in OpenCV convention."""
+    """4x4 camera-to-robot transform in OpenCV convention, relative to the robot mount as in
+    CaP-X (1 cm above the arm base that IK targets are relative to; see ``MOUNT_OFFSET_Z``)."""
     cam = scene.camera
     T = np.eye(4)
     T[:3, :3] = data.cam_xmat[cam].reshape(3, 3) @ _MJ_TO_CV
-    T[:3, 3] = data.cam_xpos[cam] - scene.base_pos
+    T[:3, 3] = data.cam_xpos[cam] - scene.mount_pos
     return T
 
 

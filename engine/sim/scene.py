@@ -14,16 +14,23 @@ import numpy as np
 
 from engine.sim.assets import robosuite_assets_dir
 from engine.sim.tasks.base import TABLE_HALF, TABLE_TOP_Z, Task
+from engine.world import MAX_CAMERA_SIZE
 
 ROBOT_BASE_POS = (-0.56, 0.0, 0.912)
-"""World position of the robot base (the API's "world" frame is this base frame)."""
+"""World position of the arm base: ``solve_ik`` targets are relative to it (CaP-X's pyroki root)."""
+MOUNT_OFFSET_Z = 0.010
+"""The robot mount body sits 1 cm above the arm base. CaP-X's ``pose_mat`` (and the robot state
+it reports) is relative to the mount while its IK targets are relative to the arm base, so a
+point deprojected through ``pose_mat`` and handed to ``solve_ik`` lands 1 cm low; CaP-X programs
+carry that offset and so do programs here."""
 
 CAMERA_NAME = "robot0_robotview"
 ARM_JOINTS = tuple(f"robot0_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("robot0_gripper0_finger_joint1", "robot0_gripper0_finger_joint2")
 TCP_SITE = "robot0_tcp"
 TCP_OFFSET = 0.107
-"""Tool centre point: between the fingertips, 0.107 m along the hand's z axis."""
+"""Tool centre point: between the fingertips, 0.107 m along the hand's z axis. The TCP frame is
+the hand's (CaP-X's ``panda_hand``): z = approach, the fingers slide along its y."""
 
 # Position-servo gains per arm joint (N m / rad); damping from a damping ratio of 1.
 ARM_KP = (1200.0, 1200.0, 1000.0, 1000.0, 500.0, 300.0, 150.0)
@@ -53,6 +60,9 @@ class SceneModel:
     pad_geoms: tuple[int, int]
     table_geom: int
     base_pos: np.ndarray
+    """World position of the arm base (the frame of IK targets)."""
+    mount_pos: np.ndarray
+    """World position of the robot mount (the frame of ``pose_mat`` and reported robot state)."""
 
 
 def _add_arena(spec: mujoco.MjSpec) -> None:
@@ -61,8 +71,8 @@ def _add_arena(spec: mujoco.MjSpec) -> None:
     spec.option.impratio = 10.0
     spec.visual.headlight.ambient = [0.25, 0.25, 0.25]
     spec.visual.headlight.diffuse = [0.35, 0.35, 0.35]
-    spec.visual.global_.offwidth = 1024
-    spec.visual.global_.offheight = 1024
+    spec.visual.global_.offwidth = MAX_CAMERA_SIZE
+    spec.visual.global_.offheight = MAX_CAMERA_SIZE
     tex = spec.add_texture(
         name="floor_tex",
         type=mujoco.mjtTexture.mjTEXTURE_2D,
@@ -128,8 +138,9 @@ def _add_robot(spec: mujoco.MjSpec, visual_meshes: bool) -> None:
             for geom in list(s.geoms):
                 if geom.contype == 0 and geom.conaffinity == 0 and geom.group == VISUAL_GROUP:
                     s.delete(geom)
-    # Our TCP: between the fingertips, 0.107 m along the hand's z from the hand frame.
-    gripper.body("right_gripper").add_site(
+    # The TCP: between the fingertips, 0.107 m along the hand's z, oriented like the hand
+    # (robosuite's right_hand = CaP-X's panda_hand; its fingers slide along the hand's y).
+    robot.body("right_hand").add_site(
         name="tcp", pos=[0, 0, TCP_OFFSET], size=[0.004, 0, 0], rgba=[0, 1, 0, 0], group=3
     )
     mount = robot.body("right_hand").add_site(name="gripper_mount")
@@ -216,9 +227,7 @@ def _index(model: mujoco.MjModel, task: Task) -> SceneModel:
         arm_act=np.array([aid(f"robot0_torq_j{i}") for i in range(1, 8)]),
         finger_qpos=np.array([model.jnt_qposadr[j] for j in finger_j]),
         finger_act=np.array([aid(f"robot0_gripper0_gripper_finger_joint{i}") for i in (1, 2)]),
-        tcp_site=mujoco.mj_name2id(
-            model, mujoco.mjtObj.mjOBJ_SITE, TCP_SITE.replace("robot0_", "robot0_gripper0_")
-        ),
+        tcp_site=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, TCP_SITE),
         camera=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, CAMERA_NAME),
         object_body={n: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n) for n in names},
         object_geom={
@@ -229,6 +238,7 @@ def _index(model: mujoco.MjModel, task: Task) -> SceneModel:
         pad_geoms=(int(pads[0]), int(pads[1])),
         table_geom=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "table_top"),
         base_pos=np.array(ROBOT_BASE_POS),
+        mount_pos=np.array(ROBOT_BASE_POS) + [0.0, 0.0, MOUNT_OFFSET_Z],
     )
 
 

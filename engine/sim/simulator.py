@@ -17,6 +17,7 @@ import numpy as np
 from engine.sim.render import Frame, FrameRenderer
 from engine.sim.scene import SceneModel, build_scene
 from engine.sim.tasks import TABLE_TOP_Z, Outcome, Task, get_task
+from engine.world import CAMERA_SIZE
 
 PHYSICS_DT = 0.002
 CONTROL_HZ = 20
@@ -45,7 +46,7 @@ class SimConfig:
     """How a simulator is built: task, camera size, render quality, perception noise."""
 
     task: str = "cube_lift"
-    camera_size: int = 256
+    camera_size: int = CAMERA_SIZE
     quality: str = "full"
     """"full": visual meshes, shadows, MSAA (people, perception realism); "fast": collision geometry only."""
     episode_cap: int = EPISODE_CAP
@@ -229,6 +230,10 @@ class Simulator:
         hu, hl = self._half_sizes[upper], self._half_sizes[lower]
         gap = (up[2] - hu) - (lo[2] + hl)
         return abs(gap) < 0.01 and float(np.linalg.norm(up[:2] - lo[:2])) < hl
+
+    def tcp_position(self) -> np.ndarray:
+        """TCP position in the MuJoCo world frame."""
+        return self.data.site_xpos[self.scene.tcp_site].copy()
 
     def tcp_pose_world(self) -> tuple[np.ndarray, np.ndarray]:
         """TCP position and rotation matrix in the MuJoCo world frame."""

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    pass
 
 TABLE_TOP_Z = 0.80
 """World height of the table top (m), as in CaP-X's cube_lifting."""
@@ -48,6 +45,10 @@ class SceneView(Protocol):
     def object_touches_gripper(self, name: str) -> bool: ...
 
     def object_on(self, upper: str, lower: str) -> bool: ...
+
+    def object_grasped(self, name: str) -> bool: ...
+
+    def tcp_position(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,30 @@
 """cube_lift: pick up the red cube and lift it (CaP-X ``cube_lifting``).
 
 Success: the cube centre is more than 4 cm above the table top after the last executed block.
-Reward: 1.0 on success, otherwise min((cube_z - table_z) / 0.04, 1) clipped at 0.
+Reward: robosuite Lift's shaped reward on CaP-X's scale: 1.0 on success, otherwise
+(1 - tanh(10 d) + 0.25 [grasped]) / 2.25 with d the TCP-to-cube distance in metres (about 0.001
+for an untouched cube under the arm at rest, 0.555 for a cube held but not yet lifted).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from engine.sim.tasks.base import TABLE_TOP_Z, ObjectSpec, Outcome, Placement, SceneView, Task
 
 LIFT_MARGIN = 0.04
+REACH_SCALE = 10.0
+"""robosuite Lift: reaching reward 1 - tanh(10 d)."""
+GRASP_BONUS = 0.25
+SHAPED_MAX = 2.25
+"""robosuite Lift's largest shaped reward; CaP-X's rewards are divided by it."""
+
+
+def shaped_reward(distance_m: float, grasped: bool) -> float:
+    """robosuite Lift's shaped reward for a cube not yet lifted, scaled to [0, 1) as in CaP-X."""
+    return (1.0 - math.tanh(REACH_SCALE * distance_m) + GRASP_BONUS * grasped) / SHAPED_MAX
 
 
 class CubeLift(Task):
@@ -26,8 +40,10 @@ class CubeLift(Task):
         return {"cube": Placement((float(x), float(y), TABLE_TOP_Z + half), yaw, half)}
 
     def evaluate(self, scene: SceneView) -> Outcome:
-        z = float(scene.object_pos("cube")[2])
-        lift = z - TABLE_TOP_Z
-        success = lift > LIFT_MARGIN
-        reward = 1.0 if success else float(np.clip(lift / LIFT_MARGIN, 0.0, 1.0))
-        return Outcome(success, reward, {"cube_z": z})
+        cube = scene.object_pos("cube")
+        z = float(cube[2])
+        success = z - TABLE_TOP_Z > LIFT_MARGIN
+        if success:
+            return Outcome(True, 1.0, {"cube_z": z})
+        distance = float(np.linalg.norm(scene.tcp_position() - cube))
+        return Outcome(False, shaped_reward(distance, scene.object_grasped("cube")), {"cube_z": z})

@@ -37,6 +37,8 @@ class TrialView:
     seed: int = 0
     model: str = ""
     synthetic: bool = False
+    privileged: bool = False
+    """The LLM of this trial saw simulator ground truth (labelled PRIVILEGED)."""
     stream: str = ""
     """Text streamed for the current block (LLM reply being written)."""
     stdout: deque = field(default_factory=lambda: deque(maxlen=MAX_STDOUT_LINES))
@@ -106,6 +108,7 @@ class SessionFeed:
                 d.get("seed", 0),
             )
             t.model, t.synthetic = d.get("model", ""), bool(d.get("synthetic"))
+            t.privileged = bool(d.get("privileged"))
             t.stream, t.finished = "", None
             t.blocks.clear()
             t.stdout.clear()

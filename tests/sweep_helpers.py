@@ -72,3 +72,12 @@ def done_rows(db: Path) -> dict[str, tuple]:
     finally:
         conn.close()
     return {r[0]: r[1:] for r in rows}
+
+
+def query(db: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    """Rows of one read-only query on a session database."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()

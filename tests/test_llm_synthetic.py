@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 
@@ -17,9 +18,13 @@ FIRST = initial_prompt("pick up the red cube and lift it", robot_api_docs())
 FIRST_CURATED = initial_prompt("pick up the red cube and lift it", robot_api_docs("curated9"))
 
 
-def follow(code: str, stderr: str, success: bool) -> list[dict]:
-    change = f"cube height: 0.000 m above the table\ntask success: {'yes' if success else 'no'}"
-    return messages(follow_up_prompt(FIRST, [code], "", stderr, change))
+def follow(code: str, stderr: str, stdout: str = "", first: str = FIRST) -> list[dict]:
+    """A follow-up exactly as CaP-X's feedback builds it: code so far, stdout, stderr."""
+    return messages(follow_up_prompt(first, [code], stdout, stderr))
+
+
+LIFTED = "12 grasp candidates\nlift done\nlift check: the cube rose 0.150 m\n"
+NOT_LIFTED = "12 grasp candidates\nlift done\nlift check: the cube rose 0.004 m\n"
 
 
 def test_same_seed_same_reply_and_different_seeds_differ() -> None:
@@ -71,24 +76,78 @@ def test_bug_rates_differ_by_profile() -> None:
     assert 0.12 < strong < 0.3 and 0.5 < weak < 0.7
 
 
-def test_success_feedback_gets_finish_and_failure_gets_regenerate_with_code() -> None:
+def test_its_own_lift_check_gets_finish_and_a_failure_gets_regenerate_with_code() -> None:
     finishes = sum(
-        "REGENERATE" not in SyntheticBackend("strong", seed=s).reply_for(follow("x = 1", "", True))
+        "REGENERATE"
+        not in SyntheticBackend("strong", seed=s).reply_for(follow("x = 1", "", LIFTED))
         for s in range(100)
     )
     assert finishes >= 90
     for seed in range(30):
         reply = SyntheticBackend("strong", seed=seed).reply_for(
-            follow("x = 1", "RuntimeError: boom", False)
+            follow("x = 1", "RuntimeError: boom")
         )
         if "REGENERATE" in reply:
             assert "```python\n" in reply and reply.rstrip().endswith("```")
     weak_quits = sum(
-        SyntheticBackend("weak", seed=s).reply_for(follow("x = 1", "RuntimeError: boom", False))
+        SyntheticBackend("weak", seed=s).reply_for(follow("x = 1", "RuntimeError: boom"))
         == "FINISH"
         for s in range(300)
     )
     assert 15 < weak_quits < 80  # premature FINISH ~15%
+
+
+def test_a_check_that_saw_no_lift_gets_regenerate_and_silence_without_errors_gets_finish() -> None:
+    regenerates = sum(
+        "REGENERATE"
+        in SyntheticBackend("strong", seed=s).reply_for(follow("x = 1", "", NOT_LIFTED))
+        for s in range(100)
+    )
+    assert regenerates >= 90
+    unseen = "lift check: the cube is not visible\n"
+    lost = sum(
+        "REGENERATE" in SyntheticBackend("strong", seed=s).reply_for(follow("x", "", unseen))
+        for s in range(100)
+    )
+    assert lost >= 90
+    trusting = sum(
+        "REGENERATE"
+        not in SyntheticBackend("strong", seed=s).reply_for(follow("x = 1", "", "done\n"))
+        for s in range(100)
+    )
+    assert trusting >= 90  # no check, no error: it believes the program worked
+
+
+def test_it_reads_its_prints_not_the_simulator() -> None:
+    """Privileged text in the prompt does not sway it: only its own check and the errors do."""
+    oracle = ("PRIVILEGED simulator state ... task success: yes",)
+    msgs = messages(follow_up_prompt(FIRST, ["x = 1"], NOT_LIFTED, "", oracle))
+    regenerates = sum(
+        "REGENERATE" in SyntheticBackend("strong", seed=s).reply_for(msgs) for s in range(100)
+    )
+    assert regenerates >= 90  # its own check said "not lifted", whatever the oracle says
+
+
+def test_the_lift_check_it_prints_measures_what_the_camera_sees() -> None:
+    """A clean program's check reports a rise close to the cube's true rise (from perception)."""
+    env = build_env(quality="fast", seed=0)
+    checked = 0
+    for seed in range(30):
+        backend = SyntheticBackend("strong", seed=seed)
+        code = backend.reply_for(messages(FIRST))
+        if backend.last_choices.bug is not None or not backend.last_choices.verify:
+            continue
+        env.reset(seed)
+        start = env.sim.object_pos("cube")[2]
+        result = run_program(code, env=env, seed=seed)
+        rise = float(re.search(r"lift check: the cube rose (-?[\d.]+) m", result.stdout).group(1))
+        true_rise = env.sim.object_pos("cube")[2] - start
+        assert abs(rise - true_rise) < 0.05  # the fingers hide part of the held cube
+        assert rise > 0.05  # enough to conclude "lifted" from its own measurement
+        checked += 1
+        if checked == 6:
+            break
+    assert checked == 6
 
 
 @pytest.mark.parametrize("profile, low, high", [("strong", 0.68, 0.92), ("weak", 0.28, 0.52)])
@@ -97,7 +156,7 @@ def test_a_seen_name_error_is_fixed_at_the_profile_rate(profile, low, high) -> N
     fixed = total = 0
     for seed in range(300):
         reply = SyntheticBackend(profile, seed=seed).reply_for(
-            follow(buggy, "NameError: name 'get_observations' is not defined", False)
+            follow(buggy, "NameError: name 'get_observations' is not defined")
         )
         if "REGENERATE" not in reply:
             continue
@@ -116,10 +175,7 @@ def test_library_skills_listed_in_the_prompt_get_called() -> None:
 
 def test_failed_skill_calls_get_rewritten_with_primitives_sometimes() -> None:
     stderr = "NameError: name 'select_top_down_grasp' is not defined"
-    change = "task success: no"
-    msgs = messages(
-        follow_up_prompt(FIRST_CURATED, ["x = select_top_down_grasp(a, b, c)"], "", stderr, change)
-    )
+    msgs = follow("x = select_top_down_grasp(a, b, c)", stderr, first=FIRST_CURATED)
     rewritten = sum(
         "select_top_down_grasp(" not in SyntheticBackend("strong", seed=s).reply_for(msgs)
         for s in range(100)

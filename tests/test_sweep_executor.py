@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from engine.sweep.session import (
 )
 from engine.trial.loop import LibrarySnapshot
 from tests.openai_server import Behaviour, ServerThread
-from tests.sweep_helpers import write_config
+from tests.sweep_helpers import query, write_config
 
 
 class LosesWorkers(LocalExecutor):
@@ -62,30 +61,22 @@ async def _run(tmp_path: Path, executor: LocalExecutor, n: int = 1) -> tuple[str
     return status, directory / DB_NAME
 
 
-def _rows(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 async def test_a_lost_worker_abandons_the_run_and_the_trial_runs_again(tmp_path: Path) -> None:
     status, db = await _run(tmp_path, LosesWorkers(losses=1))
     assert status == "finished"
-    runs = _rows(db, "SELECT trial_key, attempt, status, error FROM trials ORDER BY run_id")
+    runs = query(db, "SELECT trial_key, attempt, status, error FROM trials ORDER BY run_id")
     keys = sorted({r[0] for r in runs})
     assert len(keys) == 2
     for key in keys:
         mine = [r[1:] for r in runs if r[0] == key]
         assert mine == [(1, "abandoned", "worker lost: attempt 1 killed"), (2, "done", None)]
-    lost = _rows(
+    lost = query(
         db,
         "SELECT trial_key, json_extract(data_json, '$.attempt') FROM events "
         "WHERE kind = 'worker_lost'",
     )
     assert sorted(lost) == [(k, 1) for k in keys]
-    placed = _rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'trial_placed'")
+    placed = query(db, "SELECT COUNT(*) FROM events WHERE kind = 'trial_placed'")
     assert placed == [(4,)], "every attempt says where it ran"
 
 
@@ -94,11 +85,11 @@ async def test_a_trial_whose_worker_keeps_dying_is_an_infrastructure_failure(
 ) -> None:
     status, db = await _run(tmp_path, LosesWorkers(losses=99))
     assert status == "incomplete", "not finished: resume runs these trials again"
-    counts = _rows(
+    counts = query(
         db, "SELECT trial_key, COUNT(*), SUM(status = 'abandoned') FROM trials GROUP BY 1"
     )
     assert [c[1:] for c in counts] == [(MAX_WORKER_LOSSES + 1, MAX_WORKER_LOSSES + 1)] * 2
-    assert _rows(db, "SELECT COUNT(*) FROM trials WHERE status = 'done'") == [(0,)]
+    assert query(db, "SELECT COUNT(*) FROM trials WHERE status = 'done'") == [(0,)]
 
 
 def _args(**kw) -> argparse.Namespace:

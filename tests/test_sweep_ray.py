@@ -274,3 +274,23 @@ def test_a_lost_node_is_survived(cluster: RayCluster, tmp_path: Path) -> None:
         )
         == []
     )
+
+
+def test_vdm_feedback_is_wired_through_ray_and_matches_local(
+    cluster: RayCluster, tmp_path: Path
+) -> None:
+    """The vision model is built on the node that runs the trial; same seeds, same results."""
+    config = write_config(
+        tmp_path / "sweep.toml", n=1, concurrency=2, session_extra='feedback = "vdm"'
+    )
+    config.write_text(config.read_text() + '\n[vdm]\nbackend = "synthetic"\n')
+    local = autocapx("run", str(config), sessions=tmp_path / "local")
+    assert _wait(local) == 0, local.stderr.read()
+    on_ray = _run_on(cluster, config, tmp_path / "ray")
+    assert _wait(on_ray) == 0, on_ray.stderr.read()
+    ray_db, local_db = _db(tmp_path / "ray"), _db(tmp_path / "local")
+    assert _results(ray_db) == _results(local_db)
+    sql = "SELECT trial_key, idx, feedback FROM blocks WHERE executed = 1 ORDER BY 1, 2"
+    described = _query(ray_db, sql)
+    assert described == _query(local_db, sql)
+    assert any(text for _, _, text in described), "the vision model described the blocks"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.llm.openai_backend import OpenAIBackend, OpenAIConfig
 from engine.llm.replay import ReplayBackend
 from engine.llm.synthetic import SyntheticBackend
 from engine.skills.library import builtin_library
 from engine.trial import events as ev
+from engine.trial import prompts as p
 from engine.trial.loop import TrialSpec, run_trial
 from engine.trial.records import Price
 from tests.openai_server import Behaviour
@@ -35,9 +38,8 @@ async def test_fix_after_a_failure_then_finish() -> None:
     assert (
         first.executed and not first.ok and first.exception.startswith("ValueError: move_to_joints")
     )
-    assert (
-        "ValueError" in second.prompt and "task success: no" in second.prompt
-    )  # it saw the failure
+    assert "ValueError: move_to_joints" in second.prompt  # it saw the failure in stderr...
+    assert "task success" not in second.prompt  # ...and nothing the simulator knows
     assert second.ok and second.success and not finish.executed
     assert record.final_success and record.any_success and record.code_ran_clean
     assert (record.n_blocks, record.regenerations, record.finishes, record.end_reason) == (
@@ -80,8 +82,8 @@ async def test_hostile_block_is_recorded_and_the_trial_goes_on() -> None:
     policy, loop, alive, _ = record.blocks
     assert "import of 'os' is not allowed" in policy.violation
     assert loop.killed == "wall-clock limit of 1.5 s exceeded"
-    assert "reset to their initial state" in loop.feedback
-    assert "reset to their initial state" in alive.prompt  # the LLM was told
+    assert loop.feedback == ""  # capx feedback adds nothing beyond code and console output
+    assert "reset to their initial state" in alive.prompt  # told on the console's stderr
     assert alive.ok and alive.stdout == "alive\n" and record.end_reason == "finish"
 
 
@@ -103,10 +105,7 @@ async def test_curated9_skills_are_seeded_into_the_namespace() -> None:
         spec(library=builtin_library("curated9")), ReplayBackend([code, "FINISH"])
     )
     assert with_lib.blocks[0].ok and with_lib.blocks[0].stdout == "(4,)\n"
-    assert (
-        "select_top_down_grasp(grasps, scores, cam_to_world, vertical_threshold=0.8)"
-        in with_lib.blocks[0].prompt
-    )
+    assert "select_top_down_grasp(grasps: numpy.ndarray, scores:" in with_lib.blocks[0].prompt
     without = await run_trial(spec(), ReplayBackend([code, "FINISH"]))
     assert without.blocks[0].exception.startswith("NameError: name 'select_top_down_grasp'")
 
@@ -134,7 +133,8 @@ async def test_openai_backend_trial_against_the_local_server(openai_server, monk
     assert any(e.kind == ev.LLM_RETRY for e in events)
     assert record.prompt_tokens == 84 and record.cost_usd > 0
     follow_up = openai_server.requests[-1].body["messages"][1]["content"]
-    assert "task success: yes" in follow_up and "lifted" in follow_up
+    assert "lifted" in follow_up  # the program's own print...
+    assert "task success" not in follow_up and "cube height" not in follow_up  # ...no oracle
 
 
 async def test_vision_feedback_sends_before_and_after_frames(openai_server, monkeypatch) -> None:
@@ -142,19 +142,48 @@ async def test_vision_feedback_sends_before_and_after_frames(openai_server, monk
     openai_server.push(Behaviour(text="print('look')"), Behaviour(text="FINISH"))
     backend = OpenAIBackend(OpenAIConfig(model="local-vl", base_url=openai_server.url, vision=True))
     await run_trial(spec(feedback="vision"), backend)
+    first = openai_server.requests[0].body["messages"][1]["content"]
+    assert [part["type"] for part in first] == ["text", "image_url"]  # the scene at the start
     content = openai_server.requests[-1].body["messages"][1]["content"]
-    assert [part["type"] for part in content] == ["text", "image_url", "image_url"]
+    assert [part["type"] for part in content] == ["text", "image_url", "image_url"]  # start, now
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,iVBOR")
+    assert content[1] == first[1]
 
 
 async def test_a_visual_difference_model_describes_the_change(openai_server, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
     vdm = OpenAIBackend(OpenAIConfig(model="vdm", base_url=openai_server.url, vision=True))
     openai_server.push(
-        Behaviour(text="The red cube was lifted off the table."), Behaviour(text="FINISH")
+        Behaviour(text="A small red cube sits on a table."),
+        Behaviour(text="The red cube was lifted off the table."),
     )
-    record = await run_trial(spec(feedback="vdm"), ReplayBackend([LIFT, "FINISH"]), vdm=vdm)
-    vdm_request = openai_server.requests[0].body["messages"][0]["content"]
-    assert len([p for p in vdm_request if p["type"] == "image_url"]) == 2
-    assert "Visual difference between the frames" in record.blocks[1].prompt
-    assert "The red cube was lifted off the table." in record.blocks[1].prompt
+    record = await run_trial(
+        spec(feedback="vdm", vdm_price=Price(1.0, 1.0)), ReplayBackend([LIFT, "FINISH"]), vdm=vdm
+    )
+    initial, change = (r.body["messages"][1]["content"] for r in openai_server.requests)
+    assert len([p for p in initial if p["type"] == "image_url"]) == 1  # the scene at the start
+    assert len([p for p in change if p["type"] == "image_url"]) == 2  # before and after
+    first, second = record.blocks[0].prompt, record.blocks[1].prompt
+    assert first.endswith("describes it:\nA small red cube sits on a table.")  # CaP-X: appended
+    assert "The red cube was lifted off the table." in second
+    assert record.blocks[0].feedback == "The red cube was lifted off the table."
+    vdm_tokens = sum(b.vdm_prompt_tokens + b.vdm_completion_tokens for b in record.blocks)
+    assert vdm_tokens > 0 and record.cost_usd == pytest.approx(vdm_tokens / 1e6, abs=1e-6)
+
+
+async def test_a_default_follow_up_holds_code_stdout_and_stderr_and_nothing_else() -> None:
+    replies = ["print('hi')\nmove_to_joints([0])", "REGENERATE\n```python\nprint(2)\n```", "FINISH"]
+    record = await run_trial(spec(), ReplayBackend(replies))
+    first, second, third = record.blocks
+    code0 = "print('hi')\nmove_to_joints([0])"
+    expected = p.follow_up_prompt(first.prompt, [code0], first.stdout, first.stderr)
+    assert second.prompt == expected
+    assert first.stderr.startswith("Traceback") and "ValueError" in first.stderr
+    assert third.prompt == p.follow_up_prompt(first.prompt, [code0, "print(2)"], "2\n", "")
+
+
+async def test_privileged_feedback_is_labelled_and_carries_the_scene_diff() -> None:
+    record = await run_trial(spec(feedback="privileged"), ReplayBackend([LIFT, "FINISH"]))
+    first, finish = record.blocks
+    assert "task success: yes" in first.feedback
+    assert "PRIVILEGED simulator state" in finish.prompt and first.feedback in finish.prompt

@@ -38,6 +38,8 @@ class LivePane(Vertical):
         if trial is None:
             return
         kind = " · SYNTHETIC" if trial.synthetic else ""
+        if trial.privileged:
+            kind += " · PRIVILEGED"
         pin = " · pinned (f: follow latest)" if pinned else ""
         self.query_one("#live-title", Static).update(
             f"[b]{trial.key}[/b] · seed {trial.seed} · {trial.model}{kind}{pin}"

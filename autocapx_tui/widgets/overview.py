@@ -52,6 +52,8 @@ class OverviewPane(Vertical):
         executor = session["config"].get("_executor") or {}
         if executor.get("kind", "local") != "local":  # say so when trials run elsewhere
             kind += f" on {executor['kind']}"
+        if session.get("privileged"):  # the LLM saw simulator ground truth: never unlabelled
+            kind += " · [reverse]PRIVILEGED[/reverse] (" + "; ".join(session["privileged"]) + ")"
         text = (
             f"[b]{session['id']}[/b]  ·  {session['task']}  ·  {kind}  ·  status: {session['status'].upper()}\n"
             f"{done}/{total} trials done · {progress['successes']} succeeded · ETA {eta}"

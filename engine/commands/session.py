@@ -137,6 +137,8 @@ def _run(args: argparse.Namespace) -> int:
     root = sessions_root(args.sessions_dir)
     directory = create_session(config, root, args.config, executor=executor)
     label = " (SYNTHETIC offline coder)" if config.synthetic_only else ""
+    if config.privileged:
+        label += " (PRIVILEGED: the LLM sees simulator ground truth)"
     if executor.kind != "local":
         label += f" on {executor.kind}"
     if args.detach:
@@ -214,6 +216,7 @@ def _sessions(args: argparse.Namespace) -> int:
                 "synthetic": bool(info["synthetic"]),
                 "code_version": info["code_version"],
                 "executor": (info["config"].get("_executor") or {}).get("kind", "local"),
+                "privileged": info["privileged"],
             }
         )
     if args.json:
@@ -231,6 +234,8 @@ def _sessions(args: argparse.Namespace) -> int:
         kind = ("synthetic" if r["synthetic"] else "llm") + (
             f" on {r['executor']}" if r["executor"] != "local" else ""
         )
+        if r["privileged"]:
+            kind += " PRIVILEGED"
         print(
             f"{r['id']:40} {r['status']:12} {r['task']:11} {r['done']:>4}/{r['total']:<4} "
             f"{r['successes']:>5}  {kind}"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from engine.trial.prompts import FEEDBACK_MODES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +31,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-regenerations", type=int, default=10)
     p.add_argument("--block-timeout", type=float, default=180.0, help="seconds per block")
     p.add_argument("--quality", choices=("full", "fast"), default="full")
-    p.add_argument("--feedback", choices=("text", "vision"), default="text")
+    p.add_argument(
+        "--feedback",
+        choices=FEEDBACK_MODES,
+        default="capx",
+        help="what the LLM sees after a block: capx (code, stdout, stderr: CaP-X's, the "
+        "default), vision (+ camera images), vdm (+ a vision model's description), privileged "
+        "(+ the simulator's scene diff: ground truth, labelled PRIVILEGED)",
+    )
+    p.add_argument(
+        "--vdm-backend",
+        choices=("openai", "synthetic"),
+        default=None,
+        help="the vision model for --feedback vdm (openai uses --vdm-model at --base-url)",
+    )
+    p.add_argument("--vdm-model", default=None, help="vision model name for --vdm-backend openai")
+    p.add_argument(
+        "--privileged-observations",
+        action="store_true",
+        help="add the simulator's object poses to observations (PRIVILEGED ground truth)",
+    )
+    p.add_argument(
+        "--prompts",
+        type=Path,
+        metavar="FILE",
+        help="a YAML prompt file with CaP-X's keys (prompt, multi_turn_prompt)",
+    )
     p.add_argument("--json", action="store_true", help="print the whole trial record as JSON")
     p.set_defaults(handler=_trial)
 
@@ -57,15 +85,27 @@ def _printer(quiet: bool):
 def _trial(args: argparse.Namespace) -> int:
     import asyncio
 
+    from engine.commands.api_docs import prompt_set_view
     from engine.errors import UserError
-    from engine.llm.factory import make_backend
+    from engine.llm.factory import make_backend, make_vision_backend
     from engine.sim.tasks import get_task
     from engine.skills.library import builtin_library
     from engine.trial.loop import TrialSpec, run_trial
+    from engine.trial.prompts import BUILT_IN, load_prompt_set
 
     get_task(args.task)
     if args.max_regenerations < 0:
         raise UserError("--max-regenerations must be >= 0")
+    vdm = None
+    if args.feedback == "vdm":
+        if args.vdm_backend is None:
+            raise UserError("--feedback vdm needs a vision model: --vdm-backend openai|synthetic")
+        if args.vdm_backend == "openai" and not args.vdm_model:
+            raise UserError("--vdm-backend openai needs --vdm-model")
+        vdm = make_vision_backend(args.vdm_backend, model=args.vdm_model, base_url=args.base_url)
+    elif args.vdm_backend or args.vdm_model:
+        raise UserError("--vdm-backend/--vdm-model are used only with --feedback vdm")
+    prompts = load_prompt_set(args.prompts) if args.prompts else BUILT_IN
     if args.backend == "synthetic":
         backend = make_backend("synthetic", seed=args.seed, profile=args.profile)
     else:
@@ -86,13 +126,24 @@ def _trial(args: argparse.Namespace) -> int:
         block_timeout_s=args.block_timeout,
         quality=args.quality,
         feedback=args.feedback,
+        privileged_observations=args.privileged_observations,
+        prompts=prompts,
     )
     label = f"{backend.model} (SYNTHETIC offline coder)" if backend.synthetic else backend.model
     if not args.json:
-        print(f"trial {spec.trial_id} · backend {label} · library {args.library}", flush=True)
-    record = asyncio.run(run_trial(spec, backend, sink=_printer(args.json)))
+        extra = f" · feedback {args.feedback}"
+        if spec.privileged:
+            extra += " · PRIVILEGED: the LLM sees simulator ground truth"
+        print(
+            f"trial {spec.trial_id} · backend {label} · library {args.library}{extra}", flush=True
+        )
+    record = asyncio.run(run_trial(spec, backend, sink=_printer(args.json), vdm=vdm))
     if args.json:
-        json.dump(record.to_dict(), sys.stdout)
+        out = record.to_dict()
+        out["feedback"], out["privileged"] = spec.feedback, spec.privileged
+        library = None if args.library in ("none", "P21_a", "") else args.library
+        out["prompts"] = prompt_set_view(prompts, args.task, library)
+        json.dump(out, sys.stdout)
         print()
     else:
         verdict = "SUCCESS" if record.final_success else "FAILED"

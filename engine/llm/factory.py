@@ -59,6 +59,18 @@ _BUILDERS: dict[str, Callable[[int, dict[str, Any]], Backend]] = {
 BACKENDS = tuple(_BUILDERS)
 
 
+def make_vision_backend(kind: str, **cfg: Any) -> Backend:
+    """The vision model of ``feedback = "vdm"``: any OpenAI-compatible vision model, or the
+    offline ``synthetic`` double (:mod:`engine.llm.synthetic.vision`)."""
+    if kind == "synthetic":
+        from engine.llm.synthetic.vision import SyntheticVision
+
+        return SyntheticVision()
+    if kind != "openai":
+        raise UserError(f"unknown vision backend {kind!r} (known: openai, synthetic)")
+    return make_backend("openai", **{**cfg, "vision": True})
+
+
 def make_backend(kind: str, *, seed: int = 0, **cfg: Any) -> Backend:
     """A backend of ``kind`` ("synthetic", "openai", "replay"); ``seed`` is for synthetic.
 

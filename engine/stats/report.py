@@ -22,6 +22,7 @@ from engine.skills.usage import UsageReport, usage
 from engine.stats.compare import Comparison, compare
 from engine.stats.summary import ConditionSummary, live_summary
 from engine.store.db import open_db
+from engine.store.reader import privileged_labels
 
 
 @dataclass
@@ -40,13 +41,18 @@ class ReportData:
 
 def collect(conn: sqlite3.Connection, reference: str | None = None) -> ReportData:
     row = conn.execute(
-        "SELECT id, task, status, synthetic, code_version, created_at FROM session"
+        "SELECT id, task, status, synthetic, code_version, created_at, config_json FROM session"
     ).fetchone()
     if row is None:
         raise UserError("the session was never initialised")
     session = dict(
-        zip(("id", "task", "status", "synthetic", "code_version", "created_at"), row, strict=True)
+        zip(
+            ("id", "task", "status", "synthetic", "code_version", "created_at"),
+            row[:6],
+            strict=True,
+        )
     )
+    session["privileged"] = privileged_labels(json.loads(row[6] or "{}"))
     rows = live_summary(conn, by_backbone=True)
     overall = live_summary(conn, by_backbone=False)
     conditions = {r.condition for r in rows}
@@ -149,6 +155,14 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
         lines += [
             "",
             "> **Synthetic coder**: these trials were written by the offline synthetic coder, a test double for the loop, not an LLM. The numbers say nothing about LLMs.",
+        ]
+    if s.get("privileged"):
+        lines += [
+            "",
+            "> **PRIVILEGED**: the LLM was shown the simulator's ground truth ("
+            + "; ".join(s["privileged"])
+            + "), which CaP-X never shows. These rates are not comparable with CaP-X's or with "
+            "sessions run without it.",
         ]
     lines += ["", "## Success on the final attempt", ""]
     ref = data.reference

@@ -19,6 +19,18 @@ from engine.store.db import open_db, sqlite_errors
 COMMAND_ACTIONS = ("pause", "resume", "stop", "approve", "veto")
 
 
+def privileged_labels(config: dict) -> list[str]:
+    """What of the simulator's ground truth a session's LLM was shown, one label per channel
+    (empty: nothing, CaP-X's setting). Shown as PRIVILEGED by the console, reports and CLIs."""
+    session = config.get("session") or {}
+    labels = []
+    if session.get("feedback") == "privileged":
+        labels.append("feedback: simulator scene diff")
+    if session.get("privileged_observations"):
+        labels.append("observations: object poses")
+    return labels
+
+
 @dataclass(frozen=True)
 class StoredEvent:
     seq: int
@@ -52,6 +64,7 @@ class SessionReader:
             raise UserError(f"{self.path} holds no session (it was never initialised)")
         info = rows[0]
         info["config"] = json.loads(info.pop("config_json"))
+        info["privileged"] = privileged_labels(info["config"])
         return info
 
     def progress(self) -> dict:

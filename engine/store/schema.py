@@ -165,6 +165,12 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE skills ADD COLUMN override TEXT",
         "CREATE INDEX skills_status ON skills(status)",
     ],
+    # 3: the vision model's share of a block (feedback = "vdm")
+    [
+        "ALTER TABLE blocks ADD COLUMN vdm_prompt_tokens INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE blocks ADD COLUMN vdm_completion_tokens INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE blocks ADD COLUMN vdm_latency_s REAL NOT NULL DEFAULT 0",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

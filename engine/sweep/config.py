@@ -17,6 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UserError
+from engine.trial.prompts import (
+    BUILT_IN,
+    FEEDBACK_MODES,
+    PRIVILEGED_FEEDBACK,
+    PromptSet,
+    load_prompt_set,
+)
+from engine.world import CAMERA_SIZE
 
 
 class ConfigError(UserError):
@@ -32,33 +40,55 @@ class SessionConfig:
     max_regenerations: int = 10
     seed: int = 0
     block_timeout_s: float = 180.0
-    camera_size: int = 256
+    camera_size: int = CAMERA_SIZE
     quality: str = "full"
-    feedback: str = "text"
+    feedback: str = "capx"
+    """capx (CaP-X's: code, stdout, stderr) | vision | vdm | privileged (see engine.trial.loop)."""
+    privileged_observations: bool = False
+    """Object poses in observations: simulator ground truth, PRIVILEGED, off by default."""
+    prompts: str = ""
+    """A YAML prompt file (CaP-X's keys), relative to the config file; empty: built-in prompts."""
     noise: dict = field(default_factory=dict)
 
 
 @dataclass
-class BackboneConfig:
-    name: str = ""
-    backend: str = "synthetic"
+class ModelConfig:
+    """How to reach a model and what it costs (a backbone, or the ``[vdm]`` vision model)."""
+
     model: str = ""
-    profile: str = "strong"
-    latency_s_per_token: float = 0.0
     base_url: str = ""
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float = 1.0
     max_tokens: int = 4096
     timeout_s: float = 120.0
     max_retries: int = 4
-    vision: bool = False
     price_input_per_m: float = 0.0
     price_output_per_m: float = 0.0
+
+
+@dataclass
+class BackboneConfig(ModelConfig):
+    name: str = ""
+    backend: str = "synthetic"
+    profile: str = "strong"
+    latency_s_per_token: float = 0.0
+    vision: bool = False
     concurrency: int = 0
     """Per-backbone limit on trials in flight (0 = only the global limit)."""
     requests_per_minute: float = 0.0
     """Per-backbone limit on LLM requests started per minute, across all trials and nodes
     (0 = no limit; the provider's 429s are still retried)."""
+
+
+@dataclass
+class VdmConfig(ModelConfig):
+    """``[vdm]``: the vision model that describes the scene for ``feedback = "vdm"``."""
+
+    backend: str = "openai"
+    """openai (any OpenAI-compatible vision model) or synthetic (an offline test double that
+    reads only the images: it reports where the red pixels went)."""
+    temperature: float = 0.2
+    max_tokens: int = 1024
 
 
 @dataclass
@@ -92,11 +122,17 @@ class SweepConfig:
     backbones: list[BackboneConfig] = field(default_factory=list)
     conditions: list[ConditionConfig] = field(default_factory=list)
     skills: SkillsConfig = field(default_factory=SkillsConfig)
+    vdm: VdmConfig | None = None
+    prompt_set: PromptSet = field(default_factory=PromptSet)
+    """The prompt texts in force (built-in, or read from ``session.prompts``), kept with the
+    session so a resume uses the same texts even if the file changed or moved."""
     source: str = ""
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out.pop("source")
+        if out["vdm"] is None:
+            out.pop("vdm")
         return out
 
     def digest(self) -> str:
@@ -110,6 +146,10 @@ class SweepConfig:
             for item in items:
                 if item.get(key) == _ADDED_LATER[(section, key)]:
                     item.pop(key, None)
+        prompts = data.pop("prompt_set")
+        prompts.pop("source")
+        if prompts != {k: v for k, v in BUILT_IN.to_dict().items() if k != "source"}:
+            data["prompt_set"] = prompts  # the texts count, not where they were read from
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
@@ -117,16 +157,27 @@ class SweepConfig:
         return self.session.trials_per_condition * len(self.backbones) * len(self.conditions)
 
     @property
+    def privileged(self) -> bool:
+        """Does the LLM see anything of the simulator's ground truth (a labelled option)?"""
+        s = self.session
+        return s.privileged_observations or s.feedback in PRIVILEGED_FEEDBACK
+
+    @property
     def synthetic_only(self) -> bool:
         return all(b.backend == "synthetic" for b in self.backbones)
 
 
-_ADDED_LATER = {("backbones", "requests_per_minute"): 0.0}
+_ADDED_LATER = {
+    ("backbones", "requests_per_minute"): 0.0,
+    ("session", "privileged_observations"): False,
+    ("session", "prompts"): "",
+}
 """(section, key) -> default, for keys added after sessions were stored with their digest."""
 
 _CHOICES = {
     "session.quality": ("full", "fast"),
-    "session.feedback": ("text", "vision", "vdm"),
+    "session.feedback": FEEDBACK_MODES,
+    "vdm.backend": ("openai", "synthetic"),
     "backbones.backend": ("synthetic", "openai", "replay"),
     "backbones.profile": ("strong", "weak"),
     "skills.survivor_rule": ("first_seen", "docstring_success_name"),
@@ -139,6 +190,8 @@ _POSITIVE = {
     "session.camera_size",
     "backbones.max_tokens",
     "backbones.timeout_s",
+    "vdm.max_tokens",
+    "vdm.timeout_s",
 }
 _NON_NEGATIVE = {
     "session.max_regenerations",
@@ -157,6 +210,10 @@ _NON_NEGATIVE = {
     "skills.min_lines",
     "skills.min_success_rate",
     "skills.quality_min",
+    "vdm.temperature",
+    "vdm.max_retries",
+    "vdm.price_input_per_m",
+    "vdm.price_output_per_m",
 }
 
 
@@ -180,6 +237,13 @@ def _build(cls: type, raw: Any, section: str, where: str, path: str) -> Any:
             value = float(value)
         if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             raise _fail(path, f"{where}.{key}", f"must be {expected.__name__}, got {value!r}")
+        if name == "session.feedback" and value == "text":
+            raise _fail(
+                path,
+                f"{where}.{key}",
+                "'text' is gone: it showed the LLM the simulator's state; use 'privileged' for "
+                "that (labelled PRIVILEGED) or 'capx' (CaP-X's feedback, the default)",
+            )
         if name in _CHOICES and value not in _CHOICES[name]:
             raise _fail(
                 path, f"{where}.{key}", f"must be one of {', '.join(_CHOICES[name])}, got {value!r}"
@@ -192,13 +256,18 @@ def _build(cls: type, raw: Any, section: str, where: str, path: str) -> Any:
     return cls(**values)
 
 
-def parse_config(text: str, path: str = "<config>") -> SweepConfig:
-    """Parse and validate TOML text; raises ConfigError with one line naming the problem."""
+def parse_config(
+    text: str, path: str = "<config>", *, prompt_set: PromptSet | None = None
+) -> SweepConfig:
+    """Parse and validate TOML text; raises ConfigError with one line naming the problem.
+
+    ``session.prompts`` is read relative to ``path``'s folder, unless ``prompt_set`` (the texts
+    a session stored) is given."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, "toml", str(exc)) from None
-    allowed = {"session", "backbones", "conditions", "skills"}
+    allowed = {"session", "backbones", "conditions", "skills", "vdm"}
     for key in raw:
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), n=1)
@@ -236,7 +305,40 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
             )
         if c.library in ("manual_k", "top_k") and c.k <= 0:
             raise _fail(path, f"conditions[{i}].k", "manual_k needs k > 0")
-    return SweepConfig(session, backbones, conditions, skills, text)
+    vdm = _build(VdmConfig, raw["vdm"], "vdm", "vdm", path) if "vdm" in raw else None
+    if session.feedback == "vdm" and vdm is None:
+        raise _fail(
+            path,
+            "session.feedback",
+            "'vdm' needs a vision model: add a [vdm] table (backend, model, base_url, api_key_env)",
+        )
+    if vdm is not None:
+        if session.feedback != "vdm":
+            raise _fail(
+                path,
+                "vdm",
+                f"a [vdm] model is used only with feedback = 'vdm', not {session.feedback!r}",
+            )
+        if vdm.backend == "openai" and not vdm.model:
+            raise _fail(path, "vdm.model", "required for the openai backend")
+    if session.feedback == "vision":
+        for i, b in enumerate(backbones):
+            if not (b.vision or b.backend == "synthetic"):
+                raise _fail(
+                    path,
+                    f"backbones[{i}].vision",
+                    "feedback 'vision' sends camera images to the coder: set vision = true "
+                    "for a vision-capable model (or use feedback 'vdm')",
+                )
+    if prompt_set is None:
+        prompt_set = BUILT_IN
+        if session.prompts:
+            prompt_file = Path(path).parent / session.prompts
+            try:
+                prompt_set = load_prompt_set(prompt_file)
+            except UserError as exc:
+                raise _fail(path, "session.prompts", str(exc)) from None
+    return SweepConfig(session, backbones, conditions, skills, vdm, prompt_set, text)
 
 
 def _list(cls: type, raw: Any, section: str, path: str) -> list:

@@ -16,7 +16,7 @@ from typing import Protocol
 from engine.errors import UserError
 from engine.llm.base import Backend
 from engine.llm.ratelimit import RequestPacer, paced
-from engine.sweep.config import BackboneConfig
+from engine.sweep.config import BackboneConfig, VdmConfig
 from engine.trial import events as ev
 from engine.trial.loop import TrialSpec, run_trial
 from engine.trial.records import BlockRecord, TrialRecord
@@ -76,8 +76,10 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, vdm: VdmConfig | None = None) -> None:
         self.pacer = RequestPacer()  # one per sweep: backbones' requests-per-minute limits
+        self.vdm_config = vdm
+        self._vdm: Backend | None = None
 
     async def _slot(self, key: str, rpm: float) -> float:
         return self.pacer.reserve(key, rpm)
@@ -96,7 +98,11 @@ class LocalExecutor:
         on_placed: PlacementSink,
     ) -> TrialRecord:
         backend = paced(backend, backbone.name, backbone.requests_per_minute, self._slot)
-        return await run_trial(spec, backend, sink=sink, on_block=on_block)
+        if self._vdm is None and self.vdm_config is not None:
+            from engine.sweep.runner import vision_backend
+
+            self._vdm = vision_backend(self.vdm_config)
+        return await run_trial(spec, backend, sink=sink, on_block=on_block, vdm=self._vdm)
 
     async def close(self) -> None:
         return None
@@ -113,12 +119,15 @@ class ExecutorChoice:
     """Ray: CPUs reserved per trial slot; below 1 packs more LLM-bound trials per core."""
 
     def build(
-        self, backend_factory: BackendFactory, backbones: Sequence[BackboneConfig] = ()
+        self,
+        backend_factory: BackendFactory,
+        backbones: Sequence[BackboneConfig] = (),
+        vdm: VdmConfig | None = None,
     ) -> TrialExecutor:
         """The executor itself; Ray is imported only when asked for."""
         self._check_kind()
         if self.kind == "local":
-            return LocalExecutor()
+            return LocalExecutor(vdm)
         from engine.sweep.ray_executor import RayExecutor
 
         return RayExecutor(
@@ -126,6 +135,7 @@ class ExecutorChoice:
             cpus_per_trial=self.cpus_per_trial,
             backend_factory=backend_factory,
             backbones=backbones,
+            vdm=vdm,
         )
 
     def _check_kind(self) -> None:

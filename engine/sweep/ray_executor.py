@@ -24,7 +24,7 @@ from engine import __version__
 from engine.errors import UserError
 from engine.llm.base import Backend
 from engine.llm.ratelimit import RequestPacer, paced
-from engine.sweep.config import BackboneConfig
+from engine.sweep.config import BackboneConfig, VdmConfig
 from engine.sweep.executor import (
     BackendCache,
     BackendFactory,
@@ -65,9 +65,14 @@ class PacerActor:
 class TrialActor:
     """One trial slot on some node of the cluster: runs trials one after another."""
 
-    def __init__(self, backend_factory: BackendFactory, pacer: Any = None) -> None:
+    def __init__(
+        self, backend_factory: BackendFactory, pacer: Any = None, vdm: VdmConfig | None = None
+    ) -> None:
+        from engine.sweep.runner import vision_backend
+
         self.backends = BackendCache(backend_factory)
         self.pacer = pacer
+        self.vdm = vision_backend(vdm)  # built on this node, like the coder's backend
 
     async def _slot(self, key: str, rpm: float) -> float:
         return await self.pacer.reserve.remote(key, rpm)
@@ -95,6 +100,7 @@ class TrialActor:
                 backend,
                 sink=lambda e: queue.put_nowait(("event", e.kind, e.data)),
                 on_block=lambda b: queue.put_nowait(("block", b)),
+                vdm=self.vdm,
             )
         )
         try:
@@ -130,11 +136,13 @@ class RayExecutor:
         cpus_per_trial: float = 1.0,
         backend_factory: BackendFactory,
         backbones: Sequence[BackboneConfig] = (),
+        vdm: VdmConfig | None = None,
     ) -> None:
         self.address = address
+        self.vdm = vdm
         self.cpus_per_trial = cpus_per_trial
         self.backend_factory = backend_factory
-        self.forward_env = _api_keys(backbones)
+        self.forward_env = _api_keys(backbones, vdm)
         self.rate_limited = any(b.requests_per_minute > 0 for b in backbones)
         self._pacer: Any = None
         self._warned = False
@@ -198,7 +206,7 @@ class RayExecutor:
         node is lost, so waiting for the new one alone could wait forever)."""
         if self._idle:
             return self._idle.pop()
-        actor = self._actor_cls.remote(self.backend_factory, self._pacer)
+        actor = self._actor_cls.remote(self.backend_factory, self._pacer, self.vdm)
         placed = asyncio.ensure_future(actor.where.remote())
         handoff: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiters.append(handoff)
@@ -335,15 +343,17 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
-def _api_keys(backbones: Sequence[BackboneConfig]) -> dict[str, str]:
-    """API keys of the sweep's real backbones, passed to the workers in the job's runtime
-    environment (never in configs, the store or the actors' arguments)."""
+def _api_keys(backbones: Sequence[BackboneConfig], vdm: VdmConfig | None = None) -> dict[str, str]:
+    """API keys of the sweep's real backbones (and vision model), passed to the workers in the
+    job's runtime environment (never in configs, the store or the actors' arguments)."""
     keys = {}
     if os.environ.get("OPENAI_BASE_URL"):  # the openai backend's fallback endpoint
         keys["OPENAI_BASE_URL"] = os.environ["OPENAI_BASE_URL"]
-    for backbone in backbones:
-        name = backbone.api_key_env
-        if backbone.backend != "synthetic" and name and os.environ.get(name):
+    users = [(b.backend, b.api_key_env) for b in backbones]
+    if vdm is not None:
+        users.append((vdm.backend, vdm.api_key_env))
+    for backend, name in users:
+        if backend != "synthetic" and name and os.environ.get(name):
             keys[name] = os.environ[name]
     return keys
 

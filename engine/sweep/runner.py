@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from engine.llm.base import Backend
 from engine.llm.factory import make_backend
 from engine.store.writer import SessionWriter
-from engine.sweep.config import BackboneConfig, SweepConfig
+from engine.sweep.config import BackboneConfig, SweepConfig, VdmConfig
 from engine.sweep.executor import BackendCache, LocalExecutor, TrialExecutor, WorkerLost
 from engine.sweep.plan import TrialPlan
 from engine.trial import events as ev
@@ -74,7 +74,7 @@ class SweepRunner:
         self.skill_commands = skill_commands
         self.backend_factory = backend_factory or default_backend
         self.after_trial = after_trial
-        self.executor: TrialExecutor = executor or LocalExecutor()
+        self.executor: TrialExecutor = executor or LocalExecutor(config.vdm)
         self.state = RunnerState()
         self._backbones = {b.name: b for b in config.backbones}
         self._backends = BackendCache(self.backend_factory)
@@ -83,6 +83,8 @@ class SweepRunner:
             b.name: asyncio.Semaphore(b.concurrency or config.session.concurrency)
             for b in config.backbones
         }
+        vdm = config.vdm
+        self._vdm_price = Price(vdm.price_input_per_m, vdm.price_output_per_m) if vdm else Price()
         self._tasks: set[asyncio.Task] = set()
         self._resumed = asyncio.Event()
         self._resumed.set()
@@ -160,7 +162,10 @@ class SweepRunner:
                 quality=cfg.quality,
                 noise=dict(cfg.noise),
                 feedback=cfg.feedback,
+                privileged_observations=cfg.privileged_observations,
+                prompts=self.config.prompt_set,
                 price=Price(backbone.price_input_per_m, backbone.price_output_per_m),
+                vdm_price=self._vdm_price,
             )
             try:
                 record = await self._execute(plan, run_id, spec, backbone, backend)
@@ -287,6 +292,24 @@ class SweepRunner:
         )
         self.writer.flush()
         return status
+
+
+def vision_backend(vdm: VdmConfig | None) -> Backend | None:
+    """The sweep's vision model (``[vdm]``), built where the trials run; None without one."""
+    if vdm is None:
+        return None
+    from engine.llm.factory import make_vision_backend
+
+    return make_vision_backend(
+        vdm.backend,
+        model=vdm.model,
+        base_url=vdm.base_url,
+        api_key_env=vdm.api_key_env,
+        temperature=vdm.temperature,
+        max_tokens=vdm.max_tokens,
+        timeout_s=vdm.timeout_s,
+        max_retries=vdm.max_retries,
+    )
 
 
 def default_backend(backbone: BackboneConfig, seed: int) -> Backend:

@@ -23,6 +23,7 @@ from engine.store.sessions import DB_NAME, new_session_id, session_dir
 from engine.store.writer import SessionWriter
 from engine.sweep.config import SweepConfig, load_config, parse_config
 from engine.sweep.executor import ExecutorChoice
+from engine.trial.prompts import BUILT_IN, PromptSet
 
 LOCK_NAME = "runner.lock"
 
@@ -113,7 +114,10 @@ def stored_config(directory: Path) -> tuple[SweepConfig, dict]:
     if row is None:
         raise UserError(f"session {directory.name} was never initialised")
     snapshot = json.loads(row[0])
-    config = parse_config(snapshot["_source"], f"{directory.name}/config.toml")
+    where = f"{directory.name}/config.toml"
+    stored_prompts = PromptSet.from_dict(snapshot.get("prompt_set")) if snapshot else BUILT_IN
+    config = parse_config(snapshot["_source"], where, prompt_set=stored_prompts)
+    _same_settings(directory.name, snapshot, config)
     return config, {
         "config_hash": row[1],
         "status": row[2],
@@ -121,6 +125,27 @@ def stored_config(directory: Path) -> tuple[SweepConfig, dict]:
         "rounds": int(snapshot.get("_rounds", 1)),
         "executor": ExecutorChoice.from_dict(snapshot.get("_executor")),
     }
+
+
+def _same_settings(name: str, snapshot: dict, config: SweepConfig) -> None:
+    """Refuse a session whose settings this autocapx would read differently (a default that
+    changed since it started): its remaining trials would not be comparable with its first."""
+    now = config.to_dict()
+    for section in ("session", "skills"):
+        stored = snapshot.get(section) or {}
+        for key, value in (now.get(section) or {}).items():
+            if key in stored and stored[key] != value:
+                raise UserError(
+                    f"session {name} was started with {section}.{key} = {stored[key]!r}, which "
+                    f"this autocapx reads as {value!r}: its remaining trials would differ from "
+                    "its first; start a new session (or finish it with the autocapx that began it)"
+                )
+    if "prompt_set" not in snapshot:
+        raise UserError(
+            f"session {name} was started by an earlier autocapx with other prompts (they showed "
+            "the LLM the simulator's state); its remaining trials would not be comparable: "
+            "start a new session"
+        )
 
 
 def config_for_resume(directory: Path, force: bool, new_path: Path | None = None) -> SweepConfig:
@@ -220,7 +245,7 @@ async def execute_session(
             manager.refresh()
             done = len(writer.done_keys() & {p.key for p in plans})
             progress = HeadlessProgress(len(plans), done, quiet=quiet)
-            trials_on = executor.build(default_backend, config.backbones)
+            trials_on = executor.build(default_backend, config.backbones, config.vdm)
             try:
                 # Started before our signal handlers go in: Ray installs its own on init.
                 writer.event("executor", None, None, await trials_on.start())

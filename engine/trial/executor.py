@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from engine.trial.loop import LibrarySnapshot, TrialSpec
 
 ENV_FACTORY = "engine.api.env:build_env"
+FRAME_FEEDBACK = ("vision", "vdm")
+"""Feedback modes that need camera frames before and after each block (and of the start)."""
 
 
 @dataclass
@@ -42,8 +44,10 @@ class SandboxExecutor:
                 "camera_size": spec.camera_size,
                 "quality": spec.quality,
                 "noise": spec.noise,
+                "privileged_observations": spec.privileged_observations,
             },
         )
+        self.worker.frames = spec.feedback in FRAME_FEEDBACK
         self.sink: ev.EventSink = ev.discard
 
     async def start(
@@ -58,6 +62,11 @@ class SandboxExecutor:
                 self.worker.seed_code = library.source
         reply = await self.worker.start()
         return reply.get("summary", {})
+
+    @property
+    def initial_frame(self) -> bytes | None:
+        """The scene as the camera saw it before any code ran (vision feedback modes only)."""
+        return self.worker.initial_frame
 
     def _forward(self, block: int):
         trial_id = self.spec.trial_id

@@ -4,6 +4,15 @@ Up to ``max_regenerations`` REGENERATE turns after the initial block (11 blocks 
 default). Only FINISH, the turn limit or the episode step cap end a trial; success is judged on
 the final executed block. Everything the trial does is emitted as events and kept in a
 :class:`~engine.trial.records.TrialRecord`; nothing the generated code does can stop the loop.
+
+What the LLM is told after a block depends on the feedback mode, faithful to CaP-X by default:
+
+| mode | the follow-up prompt carries |
+|---|---|
+| ``capx`` | the code executed so far, the block's stdout and stderr (CaP-X's channel) |
+| ``vision`` | the same, plus camera images of the start and of now (for a vision-capable coder) |
+| ``vdm`` | the same, plus a vision model's description of the change (CaP-X's VDM configs) |
+| ``privileged`` | the same, plus the simulator's scene diff: PRIVILEGED ground truth, labelled |
 """
 
 from __future__ import annotations
@@ -17,17 +26,13 @@ from dataclasses import dataclass, field
 from engine.llm.base import Backend, LLMError, LLMReply, TextDelta
 from engine.sandbox.worker import SandboxError
 from engine.trial import events as ev
+from engine.trial import prompts as p
 from engine.trial.executor import BlockOutcome, SandboxExecutor
 from engine.trial.feedback import scene_diff
-from engine.trial.prompts import (
-    PromptTemplates,
-    extract_code,
-    follow_up_prompt,
-    initial_prompt,
-    messages,
-    parse_decision,
-)
 from engine.trial.records import BlockRecord, Price, TrialRecord
+from engine.world import CAMERA_SIZE
+
+FEEDBACK_MODES, PRIVILEGED_FEEDBACK = p.FEEDBACK_MODES, p.PRIVILEGED_FEEDBACK
 
 
 @dataclass
@@ -38,7 +43,7 @@ class LibrarySnapshot:
     docs: str = ""
     source: str = ""
     seeding: str = "namespace"
-    """"namespace": ``source`` executed into the trial namespace together; "isolated": each of
+    """"namespace": ``source`` executed into the library namespace together; "isolated": each of
     ``parts`` executed on its own and only its functions injected."""
     parts: tuple[str, ...] = ()
     skills: tuple[tuple[str, str], ...] = ()
@@ -56,14 +61,21 @@ class TrialSpec:
     library: LibrarySnapshot = field(default_factory=LibrarySnapshot)
     max_regenerations: int = 10
     block_timeout_s: float = 180.0
-    camera_size: int = 256
+    camera_size: int = CAMERA_SIZE
     quality: str = "full"
     noise: dict = field(default_factory=dict)
-    feedback: str = "text"
-    """"text": stdout/stderr + scene diff; "vision": before/after frames to the coder itself;
-    "vdm": frames to a separate visual-difference model that describes the change."""
-    templates: PromptTemplates = field(default_factory=PromptTemplates)
+    feedback: str = "capx"
+    """One of :data:`FEEDBACK_MODES` (see the module docstring)."""
+    privileged_observations: bool = False
+    """Object poses in ``get_observation()``/``obs``: PRIVILEGED, off by default."""
+    prompts: p.PromptSet = field(default_factory=p.PromptSet)
     price: Price = field(default_factory=Price)
+    vdm_price: Price = field(default_factory=Price)
+
+    @property
+    def privileged(self) -> bool:
+        """Does the LLM see anything of the simulator's ground truth?"""
+        return self.privileged_observations or self.feedback in PRIVILEGED_FEEDBACK
 
 
 async def _ask(
@@ -103,15 +115,40 @@ def _retry_dict(retry: object) -> dict:
     return asdict(retry) if is_dataclass(retry) else dict(vars(retry))
 
 
-async def _describe_change(
-    vdm: Backend, spec: TrialSpec, goal: str, before: bytes, after: bytes
-) -> str:
-    msgs = [{"role": "user", "content": spec.templates.visual_diff.format(goal=goal)}]
-    text = ""
-    async for item in vdm.stream(msgs, images=[before, after]):
-        if isinstance(item, LLMReply):
-            text = item.text
-    return text.strip()
+@dataclass
+class _Vision:
+    """One vision-model call: its description and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+
+
+async def _ask_vision(vdm: Backend, initial: str, instruction: str, images: list[bytes]) -> _Vision:
+    """CaP-X's visual-difference model: the task's first prompt, an instruction, the images."""
+    from engine.llm.base import complete
+
+    msgs = [
+        {"role": "system", "content": p.VDM_SYSTEM},
+        {"role": "user", "content": f"{initial}\n{instruction}"},
+    ]
+    try:
+        reply = await complete(vdm, msgs, images=images)
+    except LLMError as exc:
+        raise LLMError(f"vision model: {exc}", exc.retries, kind=exc.kind) from None
+    return _Vision(
+        reply.text.strip(),
+        reply.prompt_tokens or 0,
+        reply.completion_tokens or 0,
+        reply.latency_s,
+    )
+
+
+def _charge(block: BlockRecord, vision: _Vision) -> None:
+    block.vdm_prompt_tokens += vision.prompt_tokens
+    block.vdm_completion_tokens += vision.completion_tokens
+    block.vdm_latency_s += vision.latency_s
 
 
 async def run_trial(
@@ -124,8 +161,17 @@ async def run_trial(
     on_block: Callable[[BlockRecord], None] | None = None,
 ) -> TrialRecord:
     """Run one trial to its end and return its record (never raises for what the LLM or code does)."""
+    from engine.errors import UserError
     from engine.sim.tasks import get_task
 
+    if spec.feedback not in FEEDBACK_MODES:
+        raise UserError(
+            f"unknown feedback mode {spec.feedback!r} (known: {', '.join(FEEDBACK_MODES)})"
+        )
+    if spec.feedback == "vdm" and vdm is None:
+        raise UserError(
+            "feedback 'vdm' needs a vision model to describe the frames ([vdm] in the config)"
+        )
     task = get_task(spec.task)
     record = TrialRecord(
         trial_id=spec.trial_id,
@@ -150,6 +196,8 @@ async def run_trial(
                 "model": backend.model,
                 "synthetic": backend.synthetic,
                 "library_version": spec.library.version,
+                "feedback": spec.feedback,
+                "privileged": spec.privileged,
             },
         )
     )
@@ -158,15 +206,28 @@ async def run_trial(
     docs = robot_api_docs()
     if spec.library.docs:
         docs += "\n\n" + spec.library.docs
-    first = initial_prompt(task.goal, docs, spec.templates)
+    first = p.initial_prompt(task.goal, docs, spec.prompts)
     executor = executor or SandboxExecutor(spec)
-    want_frames = spec.feedback in ("vision", "vdm")
+    frames_wanted = spec.feedback in ("vision", "vdm")
     # The worker (scene build, GL context, library seeding) starts while the LLM writes the
-    # first block, so its start-up cost hides behind the model's latency.
+    # first block, so its start-up cost hides behind the model's latency. Vision modes need the
+    # initial frame in the first prompt, so there the LLM waits for it.
     starting = asyncio.create_task(executor.start(library=spec.library, sink=sink))
     state: dict | None = None
+    opening: _Vision | None = None
     try:
         user, images = first, None
+        if frames_wanted:
+            state = await starting
+            initial_frame = executor.initial_frame or b""
+            if spec.feedback == "vdm":
+                assert vdm is not None
+                opening = await _ask_vision(vdm, first, p.VDM_INITIAL, [initial_frame])
+                first = p.initial_prompt(task.goal, docs, spec.prompts, scene=opening.text)
+                user = first
+            else:
+                first = first + "\n\n" + p.INITIAL_IMAGE
+                user, images = first, [initial_frame]
         code_so_far: list[str] = []
         max_blocks = spec.max_regenerations + 1
         index = 0
@@ -174,12 +235,12 @@ async def run_trial(
             t_turn = time.perf_counter()
             try:
                 reply = await _ask(
-                    backend, messages(user, spec.templates), sink, spec.trial_id, index, images
+                    backend, p.messages(user, spec.prompts), sink, spec.trial_id, index, images
                 )
             except LLMError as exc:
                 record.end_reason, record.error = "llm_error", str(exc)
                 break
-            decision = "initial" if index == 0 else parse_decision(reply.text)
+            decision = "initial" if index == 0 else p.parse_decision(reply.text)
             block = BlockRecord(
                 index=index,
                 decision=decision,
@@ -191,6 +252,8 @@ async def run_trial(
                 llm_latency_s=reply.latency_s,
                 llm_retries=[_retry_dict(r) for r in reply.retries],
             )
+            if opening is not None and index == 0:
+                _charge(block, opening)
             record.blocks.append(block)
             record.llm_time_s += reply.latency_s
             sink(ev.TrialEvent(ev.DECISION, spec.trial_id, {"block": index, "decision": decision}))
@@ -200,13 +263,15 @@ async def run_trial(
                 if on_block is not None:
                     on_block(block)
                 break
-            block.code = extract_code(reply.text)
+            block.code = (
+                p.extract_code(reply.text) if index == 0 else p.regenerated_code(reply.text)
+            )
             sink(ev.TrialEvent(ev.CODE_READY, spec.trial_id, {"block": index, "code": block.code}))
             if state is None:
                 state = await starting
             sink(ev.TrialEvent(ev.EXEC_STARTED, spec.trial_id, {"block": index}))
-            outcome = await executor.run(block.code, index, want_frames=want_frames)
-            _fill_block(block, outcome, state, task.primary)
+            outcome = await executor.run(block.code, index, want_frames=frames_wanted)
+            _fill_block(block, outcome)
             record.exec_time_s += outcome.exec_time_s
             sink(
                 ev.TrialEvent(
@@ -224,33 +289,35 @@ async def run_trial(
                     },
                 )
             )
-            state = outcome.summary or state
+            before, state = state, outcome.summary or state
             code_so_far.append(block.code)
+            index += 1
+            ended = None
+            if index >= max_blocks:
+                ended = "turn_limit"
+            elif outcome.status.get("steps_left", 1) <= 0:
+                ended = "episode_cap"
+            extras: tuple[str, ...] = ()
+            if ended is None:
+                extras, images = await _feedback(spec, vdm, first, block, outcome, before, task)
             block.wall_time_s = time.perf_counter() - t_turn
             if on_block is not None:
                 on_block(block)
-            index += 1
-            if index >= max_blocks:
-                record.end_reason = "turn_limit"
+            if ended is not None:
+                record.end_reason = ended
                 break
-            if outcome.status.get("steps_left", 1) <= 0:
-                record.end_reason = "episode_cap"
-                break
-            change, images = block.feedback, None
-            if want_frames and outcome.frames:
-                if spec.feedback == "vdm" and vdm is not None:
-                    change = await _describe_change(vdm, spec, task.goal, *outcome.frames) or change
-                else:
-                    images = list(outcome.frames)
-            user = follow_up_prompt(
+            user = p.follow_up_prompt(
                 first,
                 code_so_far,
                 block.stdout,
-                _stderr_for_llm(block),
-                change,
-                visual=spec.feedback == "vdm" and vdm is not None,
-                templates=spec.templates,
+                _stderr_for_llm(block, outcome.reset_note),
+                extras,
+                spec.prompts,
             )
+            if images is not None and spec.feedback == "vision":
+                images = [executor.initial_frame or b"", *images]
+    except LLMError as exc:  # the vision model failed for good
+        record.end_reason, record.error = "llm_error", str(exc)
     except SandboxError as exc:
         record.end_reason, record.error = "sandbox_error", str(exc)
     except asyncio.CancelledError:
@@ -268,15 +335,44 @@ async def run_trial(
     return record
 
 
-def _stderr_for_llm(block: BlockRecord) -> str:
+async def _feedback(
+    spec: TrialSpec,
+    vdm: Backend | None,
+    first: str,
+    block: BlockRecord,
+    outcome: BlockOutcome,
+    before: dict,
+    task: object,
+) -> tuple[tuple[str, ...], list[bytes] | None]:
+    """The parts the feedback mode adds to the next prompt (and the images it attaches);
+    ``block.feedback`` keeps the text for the record."""
+    if spec.feedback == "privileged":
+        block.feedback = scene_diff(before, outcome.summary or before, task.primary)  # type: ignore[attr-defined]
+        return (p.PRIVILEGED_STATE.format(diff=block.feedback),), None
+    if spec.feedback == "vision" and outcome.frames:
+        return (p.CURRENT_IMAGE,), [outcome.frames[1]]
+    if spec.feedback == "vdm" and outcome.frames:
+        assert vdm is not None
+        vision = await _ask_vision(vdm, first, p.VDM_DIFFERENCE, list(outcome.frames))
+        _charge(block, vision)
+        block.feedback = vision.text
+        return (p.VISUAL_DIFFERENCE.format(description=vision.text),), None
+    return (), None
+
+
+def _stderr_for_llm(block: BlockRecord, reset_note: str = "") -> str:
+    """The block's console stderr, plus what the sandbox did that the code could not print
+    (a refused action, a kill and the reset that followed): what the engine's console shows."""
     parts = [block.stderr.rstrip("\n")] if block.stderr.strip() else []
     for label, text in (("policy", block.violation), ("killed", block.killed)):
         if text and text not in block.stderr:
             parts.append(f"{label}: {text}")
-    return "\n".join(parts)
+    if reset_note:
+        parts.append(reset_note)
+    return "\n".join(parts) + ("\n" if parts else "")
 
 
-def _fill_block(block: BlockRecord, outcome: BlockOutcome, before: dict, primary: str) -> None:
+def _fill_block(block: BlockRecord, outcome: BlockOutcome) -> None:
     block.executed = True
     block.ok = outcome.ok
     block.stdout = outcome.stdout
@@ -285,13 +381,9 @@ def _fill_block(block: BlockRecord, outcome: BlockOutcome, before: dict, primary
     block.violation = outcome.violation
     block.killed = outcome.killed
     block.exec_time_s = outcome.exec_time_s
-    after = outcome.summary or before
-    block.sim_summary = after
-    block.success = bool(after.get("success"))
-    block.reward = float(after.get("reward", 0.0))
-    block.feedback = scene_diff(before, after, primary)
-    if outcome.reset_note:
-        block.feedback = outcome.reset_note + "\n" + block.feedback
+    block.sim_summary = outcome.summary
+    block.success = bool(outcome.summary.get("success"))
+    block.reward = float(outcome.summary.get("reward", 0.0))
 
 
 def _finish(record: TrialRecord, spec: TrialSpec, t0: float) -> None:
@@ -304,5 +396,8 @@ def _finish(record: TrialRecord, spec: TrialSpec, t0: float) -> None:
         record.any_success = any(b.success for b in executed)
     record.prompt_tokens = sum(b.prompt_tokens for b in record.blocks)
     record.completion_tokens = sum(b.completion_tokens for b in record.blocks)
-    record.cost_usd = round(spec.price.cost(record.prompt_tokens, record.completion_tokens), 6)
+    vdm_in = sum(b.vdm_prompt_tokens for b in record.blocks)
+    vdm_out = sum(b.vdm_completion_tokens for b in record.blocks)
+    cost = spec.price.cost(record.prompt_tokens, record.completion_tokens)
+    record.cost_usd = round(cost + spec.vdm_price.cost(vdm_in, vdm_out), 6)
     record.wall_time_s = round(time.perf_counter() - t0, 4)

@@ -27,7 +27,11 @@ class BlockRecord:
     violation: str | None = None
     killed: str | None = None
     sim_summary: dict = field(default_factory=dict)
+    """The simulator's ground truth after the block, for the record (never shown to the LLM
+    except in the labelled ``privileged`` feedback mode)."""
     feedback: str = ""
+    """What the feedback mode added to the next prompt beyond code, stdout and stderr: the
+    vision model's description (``vdm``) or the PRIVILEGED scene diff; empty in ``capx``."""
     reward: float = 0.0
     success: bool = False
     prompt_tokens: int = 0
@@ -36,6 +40,10 @@ class BlockRecord:
     llm_retries: list[dict] = field(default_factory=list)
     exec_time_s: float = 0.0
     wall_time_s: float = 0.0
+    vdm_prompt_tokens: int = 0
+    """Tokens of the vision model's calls made for this block's feedback (``vdm`` mode)."""
+    vdm_completion_tokens: int = 0
+    vdm_latency_s: float = 0.0
 
 
 @dataclass

@@ -1,10 +1,13 @@
 """The synthetic coder: an offline, seeded test double for the trial loop (not a claim about LLMs).
 
-It reads only its prompt, like any backend: on the first turn it writes a program (see
-:mod:`.programs`); on later turns it reads the feedback, answers FINISH when the task succeeded,
-and otherwise fixes the mistake it can see in its own code with the profile's probability, or
-tries again. Replies stream token by token with configurable latency. Same seed and same
-messages give the same reply. Token counts are estimates (characters / 4).
+It reads only its prompt, like any backend, and never the simulator: on the first turn it writes
+a program (see :mod:`.programs`) that, most of the time, looks at the scene again after lifting
+and prints how far the cube rose. On later turns it reads that line and the errors in the
+output (CaP-X's feedback: code, stdout, stderr): it answers FINISH when its own check says the
+cube is up (or, without a check, when nothing went wrong), and otherwise fixes the mistake it
+can see in its own code with the profile's probability, or tries again. Replies stream token by
+token with configurable latency. Same seed and same messages give the same reply. Token counts
+are estimates (characters / 4).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from engine.llm.synthetic.profiles import PROFILES, Profile
 from engine.llm.synthetic.reading import Reading, read_prompt
 
 _TOKEN = re.compile(r"\s*\S{1,4}|\s+")
+LIFTED_M = 0.05
+"""How far the cube must have risen by its own measurement for the coder to call it lifted."""
 
 
 class SyntheticBackend:
@@ -50,17 +55,19 @@ class SyntheticBackend:
         ).digest()
         return random.Random(int.from_bytes(digest[:8], "big"))
 
-    def _program(self, rng: random.Random, reading: Reading, **overrides: object) -> str:
+    def _style(self, reading: Reading) -> dict:
         p = self.profile
-        choices = programs.choose(
-            rng,
+        return dict(
             bug_rate=p.bug_rate,
             helper_style=p.helper_style,
             docstring=p.docstring,
             skills=reading.skills,
             skill_use=p.skill_use,
-            **overrides,  # type: ignore[arg-type]
+            verify=p.verify,
         )
+
+    def _program(self, rng: random.Random, reading: Reading, **overrides: object) -> str:
+        choices = programs.choose(rng, **self._style(reading), **overrides)  # type: ignore[arg-type]
         self.last_choices = choices
         return programs.write_program(choices)
 
@@ -72,16 +79,20 @@ class SyntheticBackend:
             self.last_choices = None
             return self._program(rng, reading)
         p = self.profile
-        if reading.success:
+        lifted = reading.rise is not None and reading.rise > LIFTED_M
+        unchecked = reading.rise is None and not reading.cube_unseen
+        if lifted or (unchecked and not reading.errors):
             if rng.random() < p.finish_on_success:
                 return rng.choice(
                     ("FINISH", "FINISH\nThe cube is lifted.", "The cube is up. FINISH")
                 )
-            return "REGENERATE\n```python\nprint('checking the grasp is still holding')\n```"
+            if lifted:  # look once more (the earlier block's variables persist)
+                check = programs.recheck_program(programs.choose(rng, **self._style(reading)))
+                return f"REGENERATE\n```python\n{check}```"
         if rng.random() < p.premature_finish:
             return "FINISH"
         seen = programs.bug_seen(reading.code_so_far)
-        failed_skills = frozenset(name for name in reading.skills if name in reading.stderr)
+        failed_skills = frozenset(name for name in reading.skills if name in reading.output)
         avoid = (
             failed_skills
             if failed_skills and rng.random() < p.rewrite_failed_skill

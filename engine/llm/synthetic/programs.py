@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from engine.llm.synthetic.reading import PROGRAM_START
+
 STRATEGIES = ("pipeline", "point", "helpers")
 
 BUGS = {
@@ -21,7 +23,7 @@ BUGS = {
     "high_grasp": "grasps 3 cm above the cube",
     "shape_error": "passes a 4x4 pose to solve_ik instead of a position",
     "quat_order": "hands solve_ik an [x, y, z, w] quaternion",
-    "no_reach_check": "takes the best grasp without checking that it is reachable",
+    "no_topdown_filter": "takes the planner's first grasp without checking it comes from above",
     "short_lift": "lifts by only 1 cm",
 }
 
@@ -67,6 +69,10 @@ class Choices:
     skill_calls: dict[str, str] = field(default_factory=dict)
     hard_coded_helper: bool = False
     chatty: bool = True
+    verify: bool = True
+    """Look at the scene again after lifting and print how far the cube rose."""
+    bound_obs: bool = False
+    """Read the pre-bound ``obs`` (as CaP-X's examples do) instead of calling get_observation()."""
 
 
 def choose(
@@ -77,6 +83,7 @@ def choose(
     docstring: float,
     skills: dict[str, list[str]],
     skill_use: float,
+    verify: float = 1.0,
     forced_bug: str | None = None,
     avoid_skills: frozenset[str] = frozenset(),
 ) -> Choices:
@@ -103,6 +110,8 @@ def choose(
         skill_calls=calls,
         hard_coded_helper=strategy == "helpers" and rng.random() < 0.35,
         chatty=rng.random() < 0.8,
+        verify=rng.random() < verify,
+        bound_obs=rng.random() < 0.5,
     )
 
 
@@ -220,6 +229,14 @@ def _grasp_offset(c: Choices) -> tuple[str, str]:
 
 
 def _observe(c: Choices) -> str:
+    if c.bound_obs and c.bug != "misspelt_api":  # CaP-X binds obs before every block
+        return (
+            'cam = obs["robot0_robotview"]\n'
+            'rgb = cam["images"]["rgb"]\n'
+            'depth = cam["images"]["depth"].reshape(rgb.shape[:2])\n'
+            'K = cam["intrinsics"]\n'
+            'cam_to_world = cam["pose_mat"]\n'
+        )
     fn = "get_observations" if c.bug == "misspelt_api" else "get_observation"
     return (
         f"obs = {fn}()\n"
@@ -229,6 +246,37 @@ def _observe(c: Choices) -> str:
         'K = cam["intrinsics"]\n'
         'cam_to_world = cam["pose_mat"]\n'
     )
+
+
+START_HEIGHT = """ys, xs = np.nonzero(mask)
+zc = depth[ys, xs]
+pts = np.stack([(xs - K[0, 2]) * zc / K[0, 0], (ys - K[1, 2]) * zc / K[1, 1], zc], axis=1)
+start_height = float(np.median((pts @ cam_to_world[:3, :3].T + cam_to_world[:3, 3])[:, 2]))
+"""
+
+
+def _lift_check(prompt: str) -> str:
+    """Look again and print how far the cube rose (what the coder later reads back)."""
+    return (
+        "# Did it work? Find the cube again and compare its height with the start.\n"
+        'view = get_observation()["robot0_robotview"]\n'
+        f'found = segment_sam3_text_prompt(view["images"]["rgb"], "{prompt}")\n'
+        "if found:\n"
+        '    m = max(found, key=lambda r: r["score"])["mask"]\n'
+        "    ys, xs = np.nonzero(m)\n"
+        '    zc = view["images"]["depth"][ys, xs]\n'
+        '    Kv, Tv = view["intrinsics"], view["pose_mat"]\n'
+        "    pts = np.stack([(xs - Kv[0, 2]) * zc / Kv[0, 0], (ys - Kv[1, 2]) * zc / Kv[1, 1], zc], axis=1)\n"
+        "    rise = float(np.median((pts @ Tv[:3, :3].T + Tv[:3, 3])[:, 2])) - start_height\n"
+        '    print(f"lift check: the cube rose {rise:.3f} m")\n'
+        "else:\n"
+        '    print("lift check: the cube is not visible")\n'
+    )
+
+
+def recheck_program(c: Choices) -> str:
+    """A block that only looks again (variables from the earlier block persist)."""
+    return "import numpy as np\n\n" + _lift_check(c.prompt_word)
 
 
 def _perceive(c: Choices) -> str:
@@ -261,13 +309,14 @@ def _choose_and_move(c: Choices) -> str:
     text = "poses, scores = plan_grasp(depth, K, mask)\n"
     if say:
         text += 'print(f"{len(poses)} grasp candidates")\n'
-    text += f"candidates = {_topdown_call(c)}\n"
-    text += 'if not candidates:\n    raise RuntimeError("no top-down grasp")\n'
+    if c.bug != "no_topdown_filter":
+        text += f"candidates = {_topdown_call(c)}\n"
+        text += 'if not candidates:\n    raise RuntimeError("no top-down grasp")\n'
     text += offset_line
     pos = "grasp" if c.bug == "shape_error" else "position"
-    if c.bug == "no_reach_check":
+    if c.bug == "no_topdown_filter":
         text += (
-            "grasp = candidates[0]\n"
+            "grasp = cam_to_world @ poses[0]\n"
             f"position = grasp[:3, 3]{offset}\n"
             f"quat = {_quat_call(c, 'grasp[:3, :3]')}\n"
             f"q_pre = solve_ik({pos} + np.array([0.0, 0.0, {c.approach}]), quat)\n"
@@ -344,7 +393,7 @@ def _hard_coded_helper(c: Choices) -> str:
 
 def write_program(c: Choices) -> str:
     """Assemble the program for a set of choices."""
-    parts = ["import numpy as np\n"]
+    parts = [PROGRAM_START]
     if "quat" not in c.skill_calls:
         parts.append(_quat_helper(c))
     if c.strategy == "helpers":
@@ -358,7 +407,12 @@ def write_program(c: Choices) -> str:
             parts.append(_hard_coded_helper(c))
     elif "topdown" not in c.skill_calls:
         parts.append(_topdown_helper(c))
-    body = _observe(c) + _perceive(c) + _choose_and_move(c)
+    body = _observe(c) + _perceive(c)
+    if c.verify:
+        body += START_HEIGHT
+    body += _choose_and_move(c)
+    if c.verify:
+        body += "\n" + _lift_check(c.prompt_word)
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n\n\n" + body
 
 
@@ -370,7 +424,7 @@ def bug_seen(code: str) -> str | None:
         "high_grasp": "grasp_height_offset = 0.03",
         "shape_error": "solve_ik(grasp",
         "quat_order": ".as_quat()  # quaternion for solve_ik",
-        "no_reach_check": "grasp = candidates[0]",
+        "no_topdown_filter": "grasp = cam_to_world @ poses[0]",
         "short_lift": "np.array([0.0, 0.0, 0.01]), quat)",
         "close_early": "close_gripper()\nmove_to_joints(q_grasp)",
     }
@@ -382,5 +436,5 @@ def bug_seen(code: str) -> str | None:
     if code.rfind(markers[latest]) < 0:
         return None
     # Only a trace inside the last program counts: programs start with their numpy import.
-    last_start = code.rfind("import numpy as np")
+    last_start = code.rfind(PROGRAM_START)
     return latest if code.rfind(markers[latest]) >= last_start else None

@@ -1,11 +1,15 @@
-"""What the synthetic coder reads in its prompt: turn, library skills, errors, success.
+"""What the synthetic coder reads in its prompt: the turn, library skills, its code, output, errors.
 
-It is a backend like any other: it sees only the prompt text. These patterns match the trial
-engine's feedback format (:mod:`engine.trial.feedback`, :mod:`engine.trial.prompts`).
+It sees only the prompt text, like any backend, and relies on the protocol and on what its own
+programs print, never on the simulator or on the wording of the prompt templates: a follow-up is
+a prompt that asks for REGENERATE or FINISH (the protocol's words); its own code starts with the
+line its programs begin with; whether a block worked comes from the ``lift check:`` line its
+programs print after looking at the scene again, and from Python's exception lines.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 
@@ -13,13 +17,12 @@ from engine.api.names import API_NAMES as _API_NAMES
 
 API_NAMES = frozenset(_API_NAMES)
 
-FOLLOW_UP_MARKER = "Respond with EXACTLY ONE of"
-SUCCESS = re.compile(r"^task success: (yes|no)\s*$", re.M | re.I)
-HEIGHT = re.compile(r"^cube height: (-?[\d.]+) m", re.M | re.I)
-ENTRY = re.compile(r"^(\w+)\((.*)\)\n  Doc:", re.M)
+PROGRAM_START = "import numpy as np\n"
+"""The first line of every program the coder writes: where its own code begins in a prompt."""
+LIFT_CHECK = re.compile(r"^lift check: the cube rose (-?\d+\.\d+) m", re.M)
+NOT_VISIBLE = "lift check: the cube is not visible"
 EXCEPTION = re.compile(r"^(\w+(?:Error|Exception|Exit|Interrupt|Violation)):? ?(.*)$", re.M)
-CODE_SO_FAR = re.compile(r"Code executed so far.*?```python\n(.*?)\n```", re.S)
-STDERR = re.compile(r"\nstderr:\n(.*?)\n\n(?:Scene change|Visual difference)", re.S)
+ENTRY = re.compile(r"^(\w+)(\(.*)$", re.M)
 
 
 @dataclass
@@ -27,39 +30,51 @@ class Reading:
     follow_up: bool
     skills: dict[str, list[str]] = field(default_factory=dict)
     """Library functions listed beyond the ten API ones: name -> parameter names."""
-    success: bool | None = None
-    height: float | None = None
+    rise: float | None = None
+    """How far the cube rose, as the last block's own lift check measured it (m)."""
+    cube_unseen: bool = False
+    """The last lift check could not find the cube in the image."""
     errors: list[tuple[str, str]] = field(default_factory=list)
     code_so_far: str = ""
-    stderr: str = ""
-    goal: str = ""
+    output: str = ""
+    """Everything after the code: the latest block's stdout and stderr."""
 
 
-def _params(signature: str) -> list[str]:
-    names = []
-    for part in signature.split(","):
-        part = part.strip()
-        if part and not part.startswith("*"):
-            names.append(part.split("=")[0].split(":")[0].strip())
-    return names
+def _entry_params(line: str) -> tuple[str, list[str]] | None:
+    """(name, parameter names) if ``line`` is an API-doc signature line, else None."""
+    match = ENTRY.match(line)
+    if not match:
+        return None
+    try:
+        tree = ast.parse(f"def {match.group(1)}{match.group(2)}: pass")
+    except SyntaxError:
+        return None
+    fn = tree.body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    args = fn.args
+    return fn.name, [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
 
 
 def read_prompt(messages: list[dict]) -> Reading:
     text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
-    api_part = text.split("Code executed so far")[0]
-    skills = {name: _params(sig) for name, sig in ENTRY.findall(api_part) if name not in API_NAMES}
-    reading = Reading(follow_up=FOLLOW_UP_MARKER in text, skills=skills)
-    goal = re.search(r"^Goal: (.*)\.$", text, re.M)
-    reading.goal = goal.group(1) if goal else ""
-    if reading.follow_up:
-        tail = text.split("Code executed so far", 1)[1]
-        found = SUCCESS.findall(tail)
-        reading.success = found[-1].lower() == "yes" if found else None
-        height = HEIGHT.findall(tail)
-        reading.height = float(height[-1]) if height else None
-        code = CODE_SO_FAR.search(text)
-        reading.code_so_far = code.group(1) if code else ""
-        err = STDERR.search(tail)
-        reading.stderr = err.group(1) if err else ""
-        reading.errors = EXCEPTION.findall(reading.stderr)
+    start = text.find(PROGRAM_START)
+    api_part = text if start < 0 else text[:start]
+    skills = {}
+    for line in api_part.splitlines():
+        entry = _entry_params(line)
+        if entry and entry[0] not in API_NAMES:
+            skills[entry[0]] = entry[1]
+    reading = Reading(follow_up="REGENERATE" in text and "FINISH" in text, skills=skills)
+    if not reading.follow_up:
+        return reading
+    rest = text[start:] if start >= 0 else text
+    end = rest.find("```") if start >= 0 else 0
+    reading.code_so_far = rest if end < 0 else rest[:end]
+    # Output and error lines start at column 0, where neither indented API docs nor the code's
+    # own print statements can match, so the rest of the prompt can be searched as it is.
+    reading.output = "" if end < 0 else rest[end:]
+    checks = LIFT_CHECK.findall(reading.output)
+    reading.rise = float(checks[-1]) if checks else None
+    reading.cube_unseen = NOT_VISIBLE in reading.output
+    reading.errors = EXCEPTION.findall(reading.output)
     return reading

@@ -2,7 +2,7 @@
 
 Success: the cube centre is more than 4 cm above the table top after the last executed block.
 Reward: robosuite Lift's shaped reward on CaP-X's scale: 1.0 on success, otherwise
-(1 - tanh(10 d) + 0.25 [grasped]) / 2.25 with d the TCP-to-cube distance in metres (about 0.001
+(1 - tanh(10 d) + 0.25 [grasped]) / 2.25 with d the TCP-to-cube distance in metres (about 0.014
 for an untouched cube under the arm at rest, 0.555 for a cube held but not yet lifted).
 """
 

@@ -428,6 +428,9 @@ def test_cli_json_outputs_have_stable_keys(capsys) -> None:
         "rate_a",
         "rate_b",
         "diff_pp",
+        "alternative",
+        "binomial_p",
+        "fisher_p",
         "binomial_p_one_sided",
         "fisher_p_two_sided",
         "fisher_p_one_sided",
@@ -513,3 +516,21 @@ def test_cli_never_prints_nan_as_json(capsys, monkeypatch) -> None:
     assert main(["stats", "ci", "1", "2", "--json"]) == 2
     out = capsys.readouterr()
     assert out.out == "" and out.err == "autocapx: error: not defined for these counts: low\n"
+
+
+def test_compare_tests_either_direction_like_the_study(capsys) -> None:
+    """The study's NVIDIA-9 p-value: 42/50 against 47/50, alternative 'less', p = 0.009."""
+    assert (
+        main(["stats", "compare", "42", "50", "47", "50", "--alternative", "less", "--json"]) == 0
+    )
+    out = _strict_json(capsys.readouterr().out)
+    assert out["alternative"] == "less" and round(out["binomial_p"], 3) == 0.009
+    assert out["binomial_p"] == pytest.approx(st.binom.cdf(42, 50, 47 / 50))  # P(X <= 42)
+    # Fisher 'less' = P(at most 42 of A's 50 among the 89 successes), hypergeometric
+    assert out["fisher_p"] == pytest.approx(st.hypergeom.cdf(42, 100, 89, 50))
+    assert out["binomial_p_one_sided"] == pytest.approx(st.binom.sf(41, 50, 47 / 50))  # greater
+    both = compare(42, 50, 47, 50, alternative="two-sided")
+    assert both.fisher_p == pytest.approx(both.fisher_p_two_sided)
+    with pytest.raises(SystemExit) as bad:  # argparse refuses it in one line
+        main(["stats", "compare", "1", "2", "1", "2", "--alternative", "up"])
+    assert bad.value.code == 2

@@ -38,10 +38,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ci.set_defaults(handler=_ci)
 
     cmp_ = s.add_parser(
-        "compare", help="arm A against reference arm B (one-sided tests ask: is A better?)"
+        "compare", help="arm A against reference arm B (exact binomial, Fisher, Newcombe)"
     )
     for name in ("k_a", "n_a", "k_b", "n_b"):
         cmp_.add_argument(name, type=_count, metavar=name.upper())
+    cmp_.add_argument(
+        "--alternative",
+        choices=("greater", "less", "two-sided"),
+        default="greater",
+        help="what binomial_p and fisher_p test: A better (greater, the default), A worse "
+        "(less) or either (two-sided)",
+    )
     cmp_.add_argument("--json", action="store_true")
     cmp_.set_defaults(handler=_compare)
 
@@ -69,7 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     rep = sub.add_parser("report", help="study-style report of a session (tables and plots)")
     rep.add_argument("session")
-    rep.add_argument("--reference", default="P21_a", help="reference condition (default: P21_a)")
+    rep.add_argument(
+        "--reference",
+        default=None,
+        help="reference condition (default: the session's [session] reference, else P21_a)",
+    )
     rep.add_argument("--format", choices=("md", "html", "csv"), default="md")
     rep.add_argument(
         "--output", type=Path, default=None, help="directory (default: sessions/<id>/report)"
@@ -107,13 +118,14 @@ def _ci(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from engine.stats import compare
 
-    c = compare(args.k_a, args.n_a, args.k_b, args.n_b)
+    c = compare(args.k_a, args.n_a, args.k_b, args.n_b, alternative=args.alternative)
     payload = c.to_dict()
+    h1 = {"greater": "A > B", "less": "A < B", "two-sided": "A != B"}[c.alternative]
     text = (
         f"A {c.rate_a:.1%} vs B {c.rate_b:.1%}: {c.diff_pp:+.1f} pp; Newcombe 95% "
         f"[{100 * c.newcombe_low:+.1f}, {100 * c.newcombe_high:+.1f}] pp\n"
-        f"one-sided exact binomial (A > B's rate) p = {c.binomial_p_one_sided:.4g}; Fisher p = "
-        f"{c.fisher_p_two_sided:.4g} two-sided, {c.fisher_p_one_sided:.4g} one-sided (A > B); "
+        f"H1 {h1}: exact binomial (against B's observed rate) p = {c.binomial_p:.4g}; Fisher "
+        f"p = {c.fisher_p:.4g} (two-sided {c.fisher_p_two_sided:.4g}); "
         f"Wilson intervals {'overlap' if c.ci_overlap else 'do not overlap'}"
     )
     return _emit(args, payload, text)

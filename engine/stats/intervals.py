@@ -36,7 +36,10 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> Interval:
     k, n = validate.counts(k, n)
     confidence = validate.probability(confidence, "confidence", open_interval=True)
     low, high = proportion_confint(k, n, alpha=1 - confidence, method="wilson")
-    return Interval(k, n, k / n, float(low), float(high))
+    rate = k / n
+    # statsmodels' bounds carry round-off (10/10 gives a high of 0.9999999999999999 < rate);
+    # the Wilson interval always contains the rate, so the bounds are clamped to it.
+    return Interval(k, n, rate, min(float(low), rate), max(float(high), rate))
 
 
 def wilson_many(
@@ -59,7 +62,8 @@ def wilson_many(
         ok = np.isfinite(ks) & np.isfinite(ns) & (ns > 0) & (ks >= 0) & (ks <= ns)
     if ok.any():
         lo, hi = proportion_confint(ks[ok], ns[ok], alpha=1 - confidence, method="wilson")
-        low[ok], high[ok] = lo, hi
+        rate = ks[ok] / ns[ok]
+        low[ok], high[ok] = np.minimum(lo, rate), np.maximum(hi, rate)  # round-off, see wilson()
     return low, high
 
 

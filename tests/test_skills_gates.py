@@ -50,7 +50,12 @@ def _gates(code: str, trials: int = 3, success: bool = True, cfg: GateConfig | N
 
 
 def _failed(results) -> dict[str, str]:
-    return {r.gate: r.reason for r in results if not r.passed}
+    """Every failure reason per gate, joined (a gate may fail for several reasons)."""
+    out: dict[str, list[str]] = {}
+    for r in results:
+        if not r.passed:
+            out.setdefault(r.gate, []).append(r.reason)
+    return {gate: "; ".join(reasons) for gate, reasons in out.items()}
 
 
 def test_a_general_documented_successful_skill_passes_every_gate() -> None:
@@ -96,6 +101,26 @@ def test_each_gate_rejects_with_a_readable_reason(code, name, gate, reason) -> N
     failed = _failed(_gates(code)[name])
     assert gate in failed, failed
     assert reason in failed[gate]
+
+
+def test_the_generality_gate_stores_every_reason_that_applies() -> None:
+    code = K.TASK_NAMED.replace(
+        '"""Lift the red cube by height."""',
+        '"""Lift the red cube by height."""\n    target = [0.5, 0.1, 0.2]',
+    )
+    results = [r for r in _gates(code)["lift_red_cube"] if r.gate == "generality"]
+    reasons = [r.reason for r in results]
+    assert len(results) >= 2 and not any(r.passed for r in results)
+    assert any("task-specific" in r for r in reasons)
+    assert any("hard-coded coordinates [0.5, 0.1, 0.2]" in r for r in reasons)
+
+
+def test_the_docstring_gate_can_be_switched_off() -> None:
+    strict = _failed(_gates(K.QUAT_RENAMED_NODOC)["rotmat_to_quat"])
+    assert "docstring" in strict
+    lenient = _gates(K.QUAT_RENAMED_NODOC, cfg=GateConfig(require_docstring=False))
+    doc = [r for r in lenient["rotmat_to_quat"] if r.gate == "docstring"]
+    assert doc[0].passed and "not required" in doc[0].reason
 
 
 def test_occurrence_and_success_thresholds_come_from_config() -> None:

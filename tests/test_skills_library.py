@@ -101,3 +101,75 @@ def test_library_versions_are_content_hashed_and_dependency_ordered() -> None:
     assert snapshot("C1", skills).version == lib.version  # same content, same version
     assert again.docs != lib.docs or again.version == lib.version
     assert snapshot("C1", []).version == "none"
+
+
+def _family(n: int) -> list:
+    """``n`` documented, general skills (skill_i), skill_i appearing in i+1 trials of which the
+    first i succeed: distinct qualities, every gate passed. Plus a same-name twin of skill_0
+    that is worse (fails its trial), and so must never fill a slot of its own."""
+    blocks = []
+    for i in range(n):
+        body = (
+            f'def skill_{i}(x):\n    """Scale x by {i + 1}."""\n    y = x * {i + 1}\n    return y\n'
+        )
+        for t in range(i + 1):
+            blocks.append(BlockCode(body, Provenance(f"s{i}-{t}", 0, "syn", "P21_a", t < i)))
+    twin = 'def skill_0(x):\n    """Scale x, another way."""\n    z = x + 0\n    return z\n'
+    blocks.append(BlockCode(twin, Provenance("twin", 0, "syn", "P21_a", False)))
+    cands = pool(blocks)
+    return cands, run_gates(cands, GateConfig(min_occurrences=1, min_success_rate=0.0))
+
+
+def test_condition_sizes_follow_their_definitions() -> None:
+    """C1 = all gated (one per name), C2 = C1 minus its 2 lowest, manual_k = exactly k."""
+    cands, gates = _family(16)
+    c1 = [s.name for s in cond.build("C1", cands, gates)]
+    assert len(c1) == 16 and len(set(c1)) == 16  # the twin of skill_0 does not add a name
+    # quality by its definition: skill_i has a docstring, success i/(i+1), i+1 trials, 4 lines
+    expected = {
+        f"skill_{i}": round(0.35 + 0.35 * (i / (i + 1)) + 0.15 * min((i + 1) / 5, 1) + 0.15, 4)
+        for i in range(16)
+    }
+    lowest_two = sorted(expected, key=lambda name: (expected[name], name))[:2]
+    c2 = [s.name for s in cond.build("C2", cands, gates)]
+    assert len(c2) == 14 and set(c1) - set(c2) == set(lowest_two)
+    for k in (2, 10, 14):
+        top = cond.build("manual_k", cands, gates, cond.BuildOptions(k=k))
+        assert len(top) == k
+        best = sorted(expected, key=lambda name: (-expected[name], name))[:k]
+        assert {s.name for s in top} == set(best)
+    bigger = cond.build("manual_k", cands, gates, cond.BuildOptions(k=20))
+    assert len(bigger) == 14  # C2 has only 14
+    threshold = cond.build("C2", cands, gates, cond.BuildOptions(c2_drop=0, quality_min=0.9))
+    assert {s.name for s in threshold} == {n for n, v in expected.items() if v >= 0.9}
+    assert 0 < len(threshold) < 16  # a threshold that can bite
+
+
+def test_saturation_counts_defs_per_block_of_library_arms(tmp_path) -> None:
+    """Two C1 blocks with 3 and 1 top-level defs: 2.0 per block; P21_a is not a library arm."""
+    from engine.skills.saturation import defs_per_block, saturated
+    from engine.trial.records import BlockRecord, TrialRecord
+    from tests.sweep_helpers import begin_run, new_session
+
+    writer = new_session(tmp_path / "s.db")
+    codes = {
+        "C1": [
+            "def a():\n    pass\ndef b():\n    pass\ndef c():\n    pass\n",
+            "def d():\n    x = 1\n",
+        ],
+        "P21_a": ["def e():\n    pass\n", "print(1)\n"],
+    }
+    for i, (condition, blocks) in enumerate(codes.items()):
+        key = f"r0/{condition}/syn/0000"
+        run = begin_run(writer, key, index=i, condition=condition)
+        for idx, code in enumerate(blocks):
+            writer.add_block(
+                run, key, BlockRecord(idx, "initial", "p", "r", code=code, executed=True)
+            )
+        writer.finish_run(run, TrialRecord(key, "cube_lift", 0, "synthetic", "m", True))
+    rates = defs_per_block(writer.conn, 0, {"C1": "C1", "P21_a": "none"})
+    writer.close()
+    assert rates == {("C1", "syn"): 2.0}
+    assert saturated({("C1", "syn"): 0.5}, rates, 0.25) and not saturated(
+        {("C1", "syn"): 0.6}, rates, 0.25
+    )

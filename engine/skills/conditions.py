@@ -3,15 +3,16 @@
 | condition  | library                                                                    |
 |------------|----------------------------------------------------------------------------|
 | P21_a      | none: the base API only (the reference point)                              |
-| C1         | every candidate that passed the gates, no dedup                            |
-| C2         | C1 minus its lowest-quality skills (quality < quality_min)                 |
+| C1         | every candidate that passed the gates (one per name), no dedup             |
+| C2         | C1 minus its ``c2_drop`` lowest-quality skills (and any below quality_min) |
 | C3v2       | C2 + structural-hash dedup (survivor rule configurable)                    |
-| manual_k   | C2 sorted by quality, the top k                                            |
+| manual_k   | C2 sorted by quality, the top k: exactly k when C2 has k                   |
 | empty_ns   | C1's signatures and docstrings with ``pass`` bodies                        |
 | curated9   | CaP-X's hand-curated nine helpers                                          |
 
-Approved skills are forced into every mined condition, vetoed ones out of all of them.
-A library holds one function per name (the best-quality variant).
+Approved skills are forced into every mined condition (on top of its size), vetoed ones out
+of all of them. A library holds one function per name (the best-quality variant), and that
+choice is made before any cut, so a cut to k skills leaves k.
 """
 
 from __future__ import annotations
@@ -73,9 +74,18 @@ def empty_bodied(s: Skill) -> Skill:
 
 @dataclass(frozen=True)
 class BuildOptions:
-    quality_min: float = 0.6
+    c2_drop: int = 2
+    """C2 = C1 without its this-many lowest-quality skills (the study dropped 2 of 16)."""
+    quality_min: float = 0.0
+    """C2 also drops skills below this quality (0: no threshold)."""
     k: int = 10
     survivor_rule: str = "first_seen"
+
+
+def quality_gated(c1: list[Candidate], options: BuildOptions) -> list[Candidate]:
+    """C2: C1 minus skills below ``quality_min``, then minus the ``c2_drop`` lowest."""
+    kept = sorted((c for c in c1 if q.quality(c) >= options.quality_min), key=q.rank)
+    return kept[: max(0, len(kept) - options.c2_drop)]
 
 
 def build(
@@ -90,20 +100,26 @@ def build(
     name = canonical(condition)
     if name in ("P21_a", "curated9"):
         return []
-    gated = [c for c in candidates if passed(gate_results.get(c.id, [])) and c.id not in forced_out]
-    if name == "C1" or name == "empty_ns":
-        chosen = gated
+    forced = [c for c in candidates if c.id in forced_in and c.id not in forced_out]
+    taken = {c.name for c in forced}  # an approved skill wins its name
+    gated = [
+        c
+        for c in candidates
+        if passed(gate_results.get(c.id, [])) and c.id not in forced_out and c.name not in taken
+    ]
+    c1 = q.unique_names(gated)
+    if name in ("C1", "empty_ns"):
+        chosen = c1
     else:
-        c2 = [c for c in gated if q.quality(c) >= options.quality_min]
+        c2 = quality_gated(c1, options)
         if name == "C2":
             chosen = c2
         elif name == "C3v2":
             chosen = q.dedup_structural(c2, options.survivor_rule)
         else:
             chosen = q.top_k(c2, options.k)
-    chosen = chosen + [c for c in candidates if c.id in forced_in and c not in chosen]
-    chosen = [c for c in q.unique_names(chosen) if c.id not in forced_out]
-    skills = [skill_of(c) for c in sorted(chosen, key=lambda c: (-q.quality(c), c.name))]
+    chosen = q.unique_names(forced) + [c for c in chosen if c not in forced]
+    skills = [skill_of(c) for c in sorted(chosen, key=q.rank)]
     if name == "empty_ns":
         skills = [empty_bodied(s) for s in skills]
     return skills

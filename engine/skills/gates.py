@@ -42,6 +42,7 @@ class GateConfig:
     min_success_rate: float = 0.5
     max_magic_constants: int = 2
     min_lines: int = 3
+    require_docstring: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ def gate_compiles(c: Candidate, cfg: GateConfig) -> GateResult:
 def gate_docstring(c: Candidate, cfg: GateConfig) -> GateResult:
     if c.has_docstring:
         return GateResult("docstring", True, "has a docstring")
+    if not cfg.require_docstring:
+        return GateResult("docstring", True, "no docstring (not required: require_docstring off)")
     return GateResult("docstring", False, "no docstring: the prompt could not say what it does")
 
 
@@ -106,38 +109,45 @@ def _magic_constants(source: str, params: tuple[str, ...]) -> tuple[list[str], l
     return coordinates, magic
 
 
-def gate_generality(
+def generality_problems(
     c: Candidate, cfg: GateConfig, known_skills: frozenset[str] = frozenset()
-) -> GateResult:
-    words = _words(c.name)
-    task = [w for w in words if w in TASK_WORDS]
+) -> list[str]:
+    """Every reason ``c`` is not general (empty: it is), in a fixed order."""
+    problems = []
     if c.name.lower() in GENERIC_NAMES:
-        return GateResult(
-            "generality", False, f"name {c.name!r} is too generic to say what it does"
-        )
+        problems.append(f"name {c.name!r} is too generic to say what it does")
+    task = [w for w in _words(c.name) if w in TASK_WORDS]
     if task:
-        return GateResult(
-            "generality", False, f"name {c.name!r} is task-specific ({', '.join(task)})"
-        )
+        problems.append(f"name {c.name!r} is task-specific ({', '.join(task)})")
     try:
         coordinates, magic = _magic_constants(c.info.source, c.info.params)
     except SyntaxError:
-        return GateResult("generality", False, "cannot be analysed (does not parse)")
+        return problems + ["cannot be analysed (does not parse)"]
     if coordinates:
-        return GateResult(
-            "generality", False, f"hard-coded coordinates {coordinates[0]} instead of a parameter"
-        )
+        problems.append(f"hard-coded coordinates {coordinates[0]} instead of a parameter")
     if len(magic) > cfg.max_magic_constants:
         shown = ", ".join(magic[:4])
-        return GateResult(
-            "generality", False, f"{len(magic)} magic constants ({shown}) where parameters belong"
-        )
+        problems.append(f"{len(magic)} magic constants ({shown}) where parameters belong")
     allowed = API_NAMES | MODULE_NAMES | BUILTIN_NAMES | known_skills
     globals_used = [n for n in c.info.free_names if n not in allowed]
     if globals_used:
         shown = ", ".join(repr(n) for n in globals_used[:3])
-        return GateResult("generality", False, f"depends on trial-local globals ({shown})")
-    return GateResult("generality", True, "general: parameters, no task names or hard-coded values")
+        problems.append(f"depends on trial-local globals ({shown})")
+    return problems
+
+
+def gate_generality(
+    c: Candidate, cfg: GateConfig, known_skills: frozenset[str] = frozenset()
+) -> list[GateResult]:
+    """One failed result per reason that applies (all of them are stored), or one pass."""
+    problems = generality_problems(c, cfg, known_skills)
+    if not problems:
+        return [
+            GateResult(
+                "generality", True, "general: parameters, no task names or hard-coded values"
+            )
+        ]
+    return [GateResult("generality", False, p) for p in problems]
 
 
 def gate_occurrences(c: Candidate, cfg: GateConfig) -> GateResult:
@@ -182,7 +192,7 @@ def run_gates(
         results[c.id] = [
             gate_compiles(c, cfg),
             gate_docstring(c, cfg),
-            gate_generality(c, cfg, names),
+            *gate_generality(c, cfg, names),
             gate_occurrences(c, cfg),
             gate_success(c, cfg),
         ]

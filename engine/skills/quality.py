@@ -109,15 +109,19 @@ def dedup_structural(candidates: list[Candidate], rule: str = "first_seen") -> l
     return [c for c in candidates if c.id in survivors]
 
 
+def rank(c: Candidate) -> tuple:
+    """Sort key, best first: quality, then more trials, then name, then id (a total order)."""
+    return (-quality(c), -c.n_trials, c.name, c.id)
+
+
 def top_k(candidates: list[Candidate], k: int) -> list[Candidate]:
-    """The k best by quality (ties: more trials, then name)."""
-    ranked = sorted(candidates, key=lambda c: (-quality(c), -c.n_trials, c.name))
-    return ranked[:k]
+    """The k best by :func:`rank`."""
+    return sorted(candidates, key=rank)[:k]
 
 
 def unique_names(candidates: list[Candidate]) -> list[Candidate]:
-    """A library can hold one function per name: keep the best-quality variant of each name."""
+    """A library can hold one function per name: keep the best-ranked variant of each name."""
     best: dict[str, Candidate] = {}
-    for c in sorted(candidates, key=lambda c: (-quality(c), -c.n_trials, c.id)):
+    for c in sorted(candidates, key=rank):
         best.setdefault(c.name, c)
     return [c for c in candidates if best.get(c.name) is c]

@@ -149,6 +149,7 @@ class SessionFeed:
             t.stream = ""
         elif e.kind == "trial_finished":
             t.finished = d
+            t.model = d.get("served_model") or t.model
 
     # ------------------------------------------------------------ table queries
     def progress(self) -> dict:
@@ -157,17 +158,30 @@ class SessionFeed:
     def summary(self) -> list[ConditionSummary]:
         return live_summary(self.reader.conn, by_backbone=True)
 
-    def running_counts(self) -> dict[tuple[str, str], int]:
-        rows = self.reader.query(
-            "SELECT condition, backbone, COUNT(*) AS n FROM trials WHERE status = 'running' GROUP BY 1, 2"
-        )
-        return {(r["condition"], r["backbone"]): r["n"] for r in rows}
+    def running_counts(self) -> dict[tuple[str, str, int], int]:
+        """Trials running now, per arm (condition, backbone, round)."""
+        return self._counts("running")
 
-    def error_counts(self) -> dict[tuple[str, str], int]:
+    def error_counts(self) -> dict[tuple[str, str, int], int]:
+        """Trial runs lost to infrastructure, per arm (condition, backbone, round)."""
+        return self._counts("error")
+
+    def _counts(self, status: str) -> dict[tuple[str, str, int], int]:
         rows = self.reader.query(
-            "SELECT condition, backbone, COUNT(*) AS n FROM trials WHERE status = 'error' GROUP BY 1, 2"
+            "SELECT condition, backbone, round, COUNT(*) AS n FROM trials WHERE status = ? "
+            "GROUP BY 1, 2, 3",
+            (status,),
         )
-        return {(r["condition"], r["backbone"]): r["n"] for r in rows}
+        return {(r["condition"], r["backbone"], r["round"]): r["n"] for r in rows}
+
+    def recent_finishes(self, n: int = 10) -> list[float]:
+        """When the last ``n`` trials finished (oldest first): the pace behind the ETA."""
+        rows = self.reader.query(
+            "SELECT finished_at FROM trials WHERE status = 'done' AND finished_at IS NOT NULL "
+            "ORDER BY finished_at DESC LIMIT ?",
+            (n,),
+        )
+        return sorted(r["finished_at"] for r in rows)
 
     def skills(self) -> list[dict]:
         rows = self.reader.query(
@@ -194,9 +208,8 @@ class SessionFeed:
     def load_trial(self, run_id: int) -> TrialView:
         """A finished trial from its stored blocks (for the trial browser)."""
         row = self.reader.query("SELECT * FROM trials WHERE run_id = ?", (run_id,))[0]
-        view = TrialView(
-            row["trial_key"], row["condition"], row["backbone"], row["seed"], row["model"] or ""
-        )
+        model = row.get("served_model") or row["model"] or ""  # what the server says answered
+        view = TrialView(row["trial_key"], row["condition"], row["backbone"], row["seed"], model)
         view.synthetic = bool(row["synthetic"])
         for b in self.reader.blocks(run_id):
             bv = view.block(b["idx"])

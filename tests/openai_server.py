@@ -44,6 +44,8 @@ class Behaviour:
     finish_reason: str = "stop"
     usage: bool = True  # send the usage chunk if the request asked for it
     model: str | None = None  # model name to report (default: the requested one)
+    fingerprint: str | None = None  # system_fingerprint to report
+    provider: str | None = None  # a provider field beyond OpenAI's (as OpenRouter sends)
 
     @classmethod
     def reply(cls, text: str = "ok", **kw: object) -> Behaviour:
@@ -207,11 +209,13 @@ class _Handler(BaseHTTPRequestHandler):
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "system_fingerprint": None,
+                "system_fingerprint": b.fingerprint,
                 "choices": [
                     {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
                 ],
             }
+            if b.provider:
+                c["provider"] = b.provider
             if with_usage:
                 c["usage"] = None
             return c

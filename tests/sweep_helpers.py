@@ -81,3 +81,35 @@ def query(db: Path, sql: str, args: tuple = ()) -> list[tuple]:
         return conn.execute(sql, args).fetchall()
     finally:
         conn.close()
+
+
+def new_session(path: Path, *, synthetic: bool = True):
+    """A SessionWriter on a fresh session database at ``path`` (for store-level tests)."""
+    from engine.store.writer import SessionWriter
+
+    writer = SessionWriter(path)
+    writer.create_session(
+        "s",
+        task="cube_lift",
+        config={},
+        config_hash="h",
+        code_version="test",
+        synthetic=synthetic,
+        total_trials=1,
+    )
+    return writer
+
+
+def begin_run(writer, key: str, *, index: int = 0, condition: str = "P21_a", **kw) -> int:
+    """A run row for trial ``key`` (backbone, backend and model default to a synthetic one)."""
+    return writer.begin_run(
+        trial_key=key,
+        trial_index=index,
+        condition=condition,
+        backbone=kw.get("backbone", "syn"),
+        seed=0,
+        backend=kw.get("backend", "synthetic"),
+        model=kw.get("model", "m"),
+        synthetic=kw.get("backend", "synthetic") == "synthetic",
+        library_version="none",
+    )

@@ -235,14 +235,15 @@ def test_every_study_condition_builds_and_runs(evolved: Path, tmp_path: Path, ca
     assert report["total_calls"] > 0 and 0 < report["top3_share"] <= 1
 
 
-def test_evolve_stops_at_the_first_round_without_new_candidates(
+def test_evolve_stops_when_the_library_arms_stop_writing_functions(
     monkeypatch, tmp_path: Path
 ) -> None:
-    """The round loop's control flow, with trials and mining replaced by scripted results."""
+    """The round loop's control flow, with trials and mining replaced by scripted results:
+    saturated when the library arm writes at most 25% of round 0's defs per block."""
     from engine.sweep import evolve
     from engine.sweep.config import parse_config
 
-    new_per_round = iter([5, 2, 0, 4])
+    defs = iter([1.0, 0.5, 0.2, 0.0])  # round 2: 0.2 <= 0.25 x 1.0
     ran: list[int] = []
 
     async def fake_execute(directory, config, quiet=False, round_=0):
@@ -250,12 +251,35 @@ def test_evolve_stops_at_the_first_round_without_new_candidates(
         return "finished"
 
     def fake_mine(config, directory, round_, known):
-        return evolve.RoundReport(round_, "", 4, 2, 10, next(new_per_round), 3, {"C2": 3})
+        rates = {("C2", "syn"): next(defs)}
+        return evolve.RoundReport(round_, "", 4, 2, 10, 0, 3, {"C2": 3}, rates)
 
     monkeypatch.setattr(evolve, "execute_session", fake_execute)
     monkeypatch.setattr(evolve, "_mine_after", fake_mine)
     config = parse_config("[[backbones]]\n[[conditions]]\nname = 'C2'\nlibrary = 'C2'\n")
     reports = evolve.run_rounds(config, tmp_path, rounds=4, quiet=True)
-    assert ran == [0, 1, 2]
+    assert ran == [0, 1, 2]  # no new candidate in round 1 is not saturation any more
     assert [r.saturated for r in reports] == [False, False, True]
-    assert "SATURATED: no new candidate this round" in reports[-1].line()
+    assert "SATURATED: the library arms stopped writing functions" in reports[-1].line()
+    assert "defs per block: C2/syn 0.20" in reports[-1].line()
+
+
+def test_a_round_cut_short_is_never_saturated(monkeypatch, tmp_path: Path) -> None:
+    from engine.sweep import evolve
+    from engine.sweep.config import parse_config
+
+    statuses = iter(["finished", "stopped"])
+
+    async def fake_execute(directory, config, quiet=False, round_=0):
+        return next(statuses)
+
+    def fake_mine(config, directory, round_, known):
+        rates = {("C2", "syn"): 1.0 if round_ == 0 else 0.0}
+        return evolve.RoundReport(round_, "", 4, 2, 10, 0, 3, {"C2": 3}, rates)
+
+    monkeypatch.setattr(evolve, "execute_session", fake_execute)
+    monkeypatch.setattr(evolve, "_mine_after", fake_mine)
+    config = parse_config("[[backbones]]\n[[conditions]]\nname = 'C2'\nlibrary = 'C2'\n")
+    reports = evolve.run_rounds(config, tmp_path, rounds=3, quiet=True)
+    assert [r.status for r in reports] == ["finished", "stopped"]
+    assert not any(r.saturated for r in reports)

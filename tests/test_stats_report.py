@@ -31,10 +31,11 @@ def test_markdown_report_with_plots(session: Path, capsys) -> None:
         path.parent / "success.svg"
     ).exists()
     conn = sqlite3.connect(session)
-    k, n = conn.execute(
-        "SELECT SUM(final_success), COUNT(*) FROM trials WHERE status='done' AND condition='curated9'"
+    k, n, version = conn.execute(
+        "SELECT SUM(final_success), COUNT(*), MAX(library_version) FROM trials "
+        "WHERE status='done' AND condition='curated9'"
     ).fetchone()
-    assert f"| **curated9** | all | {n} | {k} |" in text
+    assert f"| **curated9** | all | 0 | {version} | {n} | {k} |" in text
 
 
 def test_csv_and_html_reports(session: Path, capsys) -> None:

@@ -187,3 +187,26 @@ async def test_privileged_feedback_is_labelled_and_carries_the_scene_diff() -> N
     first, finish = record.blocks
     assert "task success: yes" in first.feedback
     assert "PRIVILEGED simulator state" in finish.prompt and first.feedback in finish.prompt
+
+
+async def test_the_served_model_is_kept_per_call_and_per_trial(
+    openai_server, monkeypatch, tmp_path
+) -> None:
+    from tests.sweep_helpers import begin_run, new_session
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+    served = dict(model="local-2025-06", fingerprint="fp_abc123", provider="AcmeCloud")
+    openai_server.push(Behaviour(text=LIFT, **served), Behaviour(text="FINISH", **served))
+    backend = OpenAIBackend(OpenAIConfig(model="local", base_url=openai_server.url))
+    writer = new_session(tmp_path / "s.db", synthetic=False)
+    run = begin_run(writer, "t", backend="openai", model="local")
+    record = await run_trial(spec(), backend, on_block=lambda b: writer.add_block(run, "t", b))
+    writer.finish_run(run, record)
+    calls = writer.conn.execute(
+        "SELECT backend, model, system_fingerprint, extra_json FROM llm_calls ORDER BY block_idx"
+    ).fetchall()
+    trial = writer.conn.execute("SELECT model, served_model FROM trials").fetchone()
+    writer.close()
+    assert [c[:3] for c in calls] == [("openai", "local-2025-06", "fp_abc123")] * 2
+    assert all('"provider":"AcmeCloud"' in c[3] for c in calls)
+    assert trial == ("local", "local-2025-06")  # asked for, and what answered

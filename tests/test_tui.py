@@ -190,3 +190,13 @@ async def test_a_ray_sweep_says_where_trials_run_and_when_a_worker_was_lost(db: 
         lines = "\n".join(app.query_one("#live-stdout").lines)
         assert "worker lost: ActorDiedError (pid 4242 on node-a); the trial runs again" in lines
         assert "running on node-b (pid 777, node abcdef01)" in lines
+
+
+def test_eta_follows_the_pace_of_the_recent_finishes() -> None:
+    from autocapx_tui.widgets.overview import eta_text
+
+    # 11 finishes 30 s apart: 30 s per trial; 40 left -> 20 min
+    assert eta_text([1000.0 + 30 * i for i in range(11)], 40) == "20 min"
+    assert eta_text([5.0, 6.0, 7.0], 2) == "< 1 min"
+    assert eta_text([5.0], 10) == "-"  # one finish says nothing about the pace
+    assert eta_text([], 0) == "done"

@@ -1,10 +1,25 @@
-"""Sweep overview: conditions x backbones progress, running, errors, ETA."""
+"""Sweep overview: progress per arm (condition x backbone x round), running, errors, ETA.
+
+The ETA comes from the pace of the last trials to finish, so it follows a sweep that speeds up
+or slows down and does not depend on when the session's status last changed.
+"""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
+
+
+def eta_text(finishes: list[float], remaining: int) -> str:
+    """Time left at the pace of the recent finishes (``finishes``: their times, oldest first)."""
+    if remaining <= 0:
+        return "done"
+    if len(finishes) < 2 or finishes[-1] <= finishes[0]:
+        return "-"
+    per_trial = (finishes[-1] - finishes[0]) / (len(finishes) - 1)
+    minutes = remaining * per_trial / 60
+    return f"{minutes:.0f} min" if minutes >= 1 else "< 1 min"
 
 
 class OverviewPane(Vertical):
@@ -21,13 +36,12 @@ class OverviewPane(Vertical):
         """The queries (run off the UI thread)."""
         session = feed.session()
         config = session["config"]
-        per_cell = config.get("session", {}).get("trials_per_condition", 0) * int(
-            config.get("_rounds", 1)
-        )
+        per_cell = config.get("session", {}).get("trials_per_condition", 0)
         return {
             "session": session,
             "per_cell": per_cell or 1,
             "progress": feed.progress(),
+            "finishes": feed.recent_finishes(),
             "running": feed.running_counts(),
             "errors": feed.error_counts(),
             "summary": feed.summary(),
@@ -42,13 +56,7 @@ class OverviewPane(Vertical):
         session, per_cell_total, progress = data["session"], data["per_cell"], data["progress"]
         done, total = progress["done"], session["total_trials"]
         kind = "SYNTHETIC offline coder" if session["synthetic"] else "LLM"
-        eta = "-"
-        started = session["created_at"]
-        if 0 < done < total:
-            rate = done / max(1e-6, session["updated_at"] - started)
-            eta = f"{(total - done) / max(rate, 1e-6) / 60:.0f} min" if rate else "-"
-        elif done >= total:
-            eta = "done"
+        eta = eta_text(data.get("finishes") or [], total - done)
         executor = session["config"].get("_executor") or {}
         if executor.get("kind", "local") != "local":  # say so when trials run elsewhere
             kind += f" on {executor['kind']}"
@@ -63,15 +71,16 @@ class OverviewPane(Vertical):
             self.query_one("#overview-header", Static).update(text)
         table = self.query_one(DataTable)
         running, errors = data["running"], data["errors"]
-        rows = {(s.condition, s.backbone): s for s in data["summary"]}
-        keys = sorted(set(rows) | set(running) | set(errors))
+        rows = {s.arm: s for s in data["summary"]}
+        keys = sorted(set(rows) | set(running) | set(errors), key=lambda k: (k[2], k[0], k[1]))
+        several_rounds = len({k[2] for k in keys}) > 1
         cells = []
         for key in keys:
             s = rows.get(key)
             n = s.n if s else 0
             cells.append(
                 (
-                    key[0],
+                    f"{key[0]} · r{key[2]}" if several_rounds else key[0],
                     key[1],
                     f"{n}/{per_cell_total}",
                     str(s.k) if s else "0",

@@ -32,17 +32,21 @@ class StatsPane(Vertical):
         )
 
     @staticmethod
-    def fetch(feed) -> list:
-        return feed.summary()
+    def fetch(feed) -> dict:
+        config = feed.session()["config"]
+        reference = (config.get("session") or {}).get("reference") or "P21_a"
+        return {"rows": feed.summary(), "reference": reference}
 
     def refresh_from(self, feed) -> None:
         self.apply(self.fetch(feed))
 
-    def apply(self, rows: list, reference: str = "P21_a") -> None:
-        refs = {r.backbone: r for r in rows if r.condition == reference}
+    def apply(self, data: dict) -> None:
+        rows, reference = data["rows"], data["reference"]
+        refs = {(r.backbone, r.round): r for r in rows if r.condition == reference}
+        several_rounds = len({r.round for r in rows}) > 1
         cells = []
         for r in rows:
-            ref = refs.get(r.backbone)
+            ref = refs.get((r.backbone, r.round))
             diff = (
                 "ref"
                 if r.condition == reference
@@ -50,7 +54,7 @@ class StatsPane(Vertical):
             )
             cells.append(
                 (
-                    r.condition,
+                    f"{r.condition} · r{r.round}" if several_rounds else r.condition,
                     r.backbone,
                     str(r.n),
                     f"{100 * r.rate:.0f}%",

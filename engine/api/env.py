@@ -78,6 +78,10 @@ class TrialEnv:
         self._blocks += 1
         return out
 
+    def api_call_counts(self) -> dict[str, int]:
+        """Calls of each API function so far in this episode (the worker diffs them per block)."""
+        return dict(self.api.calls)
+
     def set_status_listener(self, listener: StatusListener | None) -> None:
         self.api.status_listener = listener
 

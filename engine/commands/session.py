@@ -93,7 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("session")
     ex.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     ex.add_argument(
-        "--what", choices=("trials", "blocks", "skills", "decisions", "gates"), default="trials"
+        "--what",
+        choices=("trials", "blocks", "calls", "skills", "decisions", "gates"),
+        default="trials",
     )
     ex.add_argument(
         "--output", "-o", type=Path, default=None, help="file to write (default: stdout)"

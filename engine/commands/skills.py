@@ -127,29 +127,47 @@ def _list(reader, args) -> int:
 
 
 def _usage(reader, args) -> int:
-    from engine.skills.usage import usage
+    from engine.skills.usage import merged, usage_by_arm
 
-    report = usage(reader.conn)
-    summary = {
-        "total_calls": report.total_calls,
-        "top1_share": round(report.top_share(1), 4),
-        "top3_share": round(report.top_share(3), 4),
-        "dead": report.dead,
-    }
+    arms = usage_by_arm(reader.conn)
+    everything = merged(arms.values())
     if args.json:
-        print(json.dumps({**summary, "skills": report.rows()}))
+        out = {**everything.summary(), "skills": everything.rows(), "arms": []}
+        for (condition, backbone, round_), report in sorted(arms.items()):
+            out["arms"].append(
+                {
+                    "condition": condition,
+                    "backbone": backbone,
+                    "round": round_,
+                    **report.summary(),
+                    "skills": report.rows(),
+                }
+            )
+        print(json.dumps(out))
         return 0
-    print(
-        f"{report.total_calls} calls of library skills · top skill {summary['top1_share']:.0%} of calls · "
-        f"top 3 {summary['top3_share']:.0%} · dead: {', '.join(report.dead) or 'none'}"
-    )
-    print(f"{'SKILL':32} {'CALLS':>6} {'SHARE':>6} {'TRIALS':>6} {'SUCCESS':>8} {'REWRITTEN':>9}")
-    for r in report.rows():
-        rate = "-" if r["success_when_called"] is None else f"{r['success_when_called']:.0%}"
+    print("calls counted at run time in the sandbox, per arm (condition · backbone · round)")
+    for (condition, backbone, round_), report in sorted(arms.items()):
+        if not report.skills:
+            continue
         print(
-            f"{r['skill'][:32]:32} {r['calls']:>6} {r['share']:>6.0%} {r['trials']:>6} {rate:>8} "
-            f"{r['rewritten_on_retry']:>9}{'  dead' if r['dead'] else ''}"
+            f"\n{condition} · {backbone} · round {round_}: {report.total_calls} calls in "
+            f"{report.trials} trials · top skill {report.top_share(1):.0%} · top 3 "
+            f"{report.top_share(3):.0%} · top 4 {report.top_share(4):.0%} · dead: "
+            f"{', '.join(report.dead) or 'none'}"
         )
+        print(
+            f"  {'SKILL':32} {'CALLS':>6} {'SHARE':>6} {'RAISED':>6} {'TRIALS':>6} "
+            f"{'SUCCESS':>8} {'REWRITTEN':>9}"
+        )
+        for r in report.rows():
+            rate = "-" if r["success_when_called"] is None else f"{r['success_when_called']:.0%}"
+            print(
+                f"  {r['skill'][:32]:32} {r['calls']:>6} {r['share']:>6.0%} {r['raised']:>6} "
+                f"{r['trials']:>6} {rate:>8} {r['rewritten_on_retry']:>9}"
+                f"{'  dead' if r['dead'] else ''}"
+            )
+    if not any(report.skills for report in arms.values()):
+        print("no trial of this session ran with a skill library")
     return 0
 
 

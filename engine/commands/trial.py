@@ -153,6 +153,8 @@ def _trial(args: argparse.Namespace) -> int:
             f"{'yes' if record.any_success else 'no'} · tokens "
             f"{record.prompt_tokens + record.completion_tokens} · {record.wall_time_s:.1f} s"
         )
+        if record.served_model and record.served_model != backend.model:
+            print(f"served by: {record.served_model} (asked for {backend.model})")
         if record.error:
             print(f"error: {record.error}")
     return 0 if record.final_success else 1

@@ -70,6 +70,10 @@ class LLMReply:
     first_token_s: float | None = None
     finish_reason: str | None = None
     retries: list[RetryRecord] = field(default_factory=list)
+    system_fingerprint: str | None = None
+    """The server's ``system_fingerprint`` (the backend configuration that answered), if sent."""
+    served_extra: dict = field(default_factory=dict)
+    """Provider fields beyond OpenAI's that came with the reply (e.g. OpenRouter's provider)."""
 
 
 class LLMError(UserError):

@@ -206,6 +206,8 @@ class _Round:
     finish: str | None = None
     usage: Any = None
     model: str | None = None
+    fingerprint: str | None = None
+    served_extra: dict = field(default_factory=dict)
     first_token: float | None = None
     problem: str | None = None  # why the stream is unusable (then maybe retried)
     kind: str = ""  # truncated | empty
@@ -352,6 +354,12 @@ class OpenAIBackend:
         """Yield the reply text of choice 0 piece by piece; collect the rest into ``r``."""
         async for chunk in chunks:
             r.model = getattr(chunk, "model", None) or r.model
+            r.fingerprint = getattr(chunk, "system_fingerprint", None) or r.fingerprint
+            extra = getattr(chunk, "model_extra", None)
+            if isinstance(extra, dict):  # provider fields beyond OpenAI's (OpenRouter: provider)
+                r.served_extra.update(
+                    {k: v for k, v in extra.items() if isinstance(v, str | int | float | bool)}
+                )
             if getattr(chunk, "usage", None) is not None:
                 r.usage = chunk.usage
             for choice in getattr(chunk, "choices", None) or ():
@@ -407,6 +415,8 @@ class OpenAIBackend:
             first_token_s=r.first_token,
             finish_reason=r.finish,
             retries=list(retries),
+            system_fingerprint=r.fingerprint,
+            served_extra=dict(r.served_extra),
         )
 
     def _reason(self, a: _Attempt) -> str:

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 
 from engine.sandbox.policy import check_source
 
@@ -158,6 +159,13 @@ class Worker:
             error = self._seed(part, budget)
             if error:
                 return {"type": "error", "message": "library seeding failed: " + error}
+        self.skill_calls: dict[str, list[int]] = {}
+        self.library = {
+            name: _counted(name, fn, self.skill_calls) if isinstance(fn, types.FunctionType) else fn
+            for name, fn in self.library.items()
+        }
+        counts = getattr(self.env, "api_call_counts", None)
+        self._api_counts = trusted(counts) if counts else (lambda: {})
         self.namespace.update(self.library)
         ready = {"type": "ready", "status": self._status(), "summary": self._summary()}
         if self.want_frames and hasattr(self.env, "frame_png"):
@@ -265,7 +273,16 @@ class Worker:
 
             self.namespace.update(sandbox_namespace(self._block_globals()))
         self.namespace.update(self.library)
+        self.skill_calls.clear()
+        api_before = dict(self._api_counts())
         result = self.execute(msg["code"], msg.get("name", "<block>"), budget_s)
+        api_after = self._api_counts()
+        result["skill_calls"] = {name: list(n) for name, n in self.skill_calls.items()}
+        result["api_calls"] = {
+            name: n - api_before.get(name, 0)
+            for name, n in api_after.items()
+            if n - api_before.get(name, 0)
+        }
         result["exec_time_s"] = time.perf_counter() - t0
         result.pop("error_line", None)
         result["status"] = _guarded_call(self._status)
@@ -275,6 +292,25 @@ class Worker:
         result["frames"] = frames
         result["type"] = "result"
         return result
+
+
+def _counted(name: str, fn: types.FunctionType, tally: dict[str, list[int]]):
+    """``fn`` as the trial's code calls it: each call, and each call that raised, is counted
+    (usage comes from what ran, not from names in the code). A skill's own calls of other skills
+    go through the library namespace and are not counted: they are the skill's doing."""
+
+    def skill_call(*args: object, **kwargs: object) -> object:
+        entry = tally.setdefault(name, [0, 0])
+        entry[0] += 1
+        try:
+            return fn(*args, **kwargs)
+        except BaseException:
+            entry[1] += 1
+            raise
+
+    skill_call.__name__ = skill_call.__qualname__ = fn.__name__
+    skill_call.__doc__ = fn.__doc__
+    return skill_call
 
 
 def _guarded_call(fn) -> dict:

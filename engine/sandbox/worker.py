@@ -49,6 +49,10 @@ class BlockResult:
     status: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
     frames: dict[str, bytes] = field(default_factory=dict)
+    skill_calls: dict[str, list[int]] = field(default_factory=dict)
+    """Library skill -> [calls, calls that raised], counted at run time in the worker."""
+    api_calls: dict[str, int] = field(default_factory=dict)
+    """API function -> calls during the block (skills' own API calls included)."""
 
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -301,6 +305,8 @@ class SandboxWorker:
             status=reply.get("status", {}),
             summary=reply.get("summary", {}),
             frames={k: base64.b64decode(v) for k, v in (reply.get("frames") or {}).items()},
+            skill_calls=reply.get("skill_calls") or {},
+            api_calls=reply.get("api_calls") or {},
         )
 
     async def restart(self) -> dict:

@@ -84,6 +84,9 @@ def builtin_library(name: str) -> LibrarySnapshot:
         docs = api_docs((fn.__name__, fn) for fn in CURATED9)
         source = curated9_source()
         return LibrarySnapshot(
-            version="curated9-" + version_of(source, docs), docs=docs, source=source
+            version="curated9-" + version_of(source, docs),
+            docs=docs,
+            source=source,
+            skills=tuple((f"curated9:{fn.__name__}", fn.__name__) for fn in CURATED9),
         )
     raise UserError(f"unknown library {name!r} (built in: none, curated9)")

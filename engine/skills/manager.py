@@ -25,20 +25,26 @@ from engine.sweep.config import SweepConfig
 from engine.trial.loop import LibrarySnapshot
 
 BLOCKS_SQL = (
-    "SELECT b.code, b.trial_key, b.idx, t.backbone, t.condition, t.final_success, t.round "
-    "FROM blocks b JOIN trials t ON t.run_id = b.run_id "
+    "SELECT b.code, b.trial_key, b.idx, t.backbone, t.condition, t.final_success, t.round, "
+    "t.trial_index FROM blocks b JOIN trials t ON t.run_id = b.run_id "
     "WHERE t.status = 'done' AND b.executed = 1 "
-    "AND COALESCE(b.exception, '') NOT LIKE 'SyntaxError%' ORDER BY b.id"
+    "AND COALESCE(b.exception, '') NOT LIKE 'SyntaxError%' ORDER BY t.round, t.trial_index, b.idx"
 )
-"""Executed blocks of completed trials; a block that did not even parse never defined anything."""
+"""Executed blocks of completed trials, in plan order (so the pool, its candidates' first
+sightings and hence every library version are the same whatever order trials finished in); a
+block that did not even parse never defined anything."""
 
 
-def load_blocks(conn: sqlite3.Connection, max_round: int | None = None) -> list[BlockCode]:
+def load_blocks(
+    conn: sqlite3.Connection, round_: int | None = None, bound: int | None = None
+) -> list[BlockCode]:
+    """Blocks of the trials of rounds before ``round_`` and, of ``round_`` itself, those with
+    plan index below ``bound`` (``bound`` None: all of it; ``round_`` None: every round)."""
     rows = conn.execute(BLOCKS_SQL).fetchall()
     return [
         BlockCode(r[0] or "", Provenance(r[1], r[2], r[3], r[4], bool(r[5]), r[6]))
         for r in rows
-        if max_round is None or r[6] <= max_round
+        if round_ is None or r[6] < round_ or (r[6] == round_ and (bound is None or r[7] < bound))
     ]
 
 
@@ -56,21 +62,25 @@ class SkillManager:
         self.sessions_root = sessions_root
         s = config.skills
         self.gate_config = GateConfig(
-            s.min_occurrences, s.min_success_rate, s.max_magic_constants, s.min_lines
+            s.min_occurrences,
+            s.min_success_rate,
+            s.max_magic_constants,
+            s.min_lines,
+            s.require_docstring,
         )
         self.candidates: list[Candidate] = []
         self.gates: dict[str, list[GateResult]] = {}
         self.libraries: dict[str, LibrarySnapshot] = {}
         self.round = 0
-        self.max_round: int | None = None
-        self._since_refresh = 0
+        self.bound: int | None = None
+        """Plan index of this round below which trials feed the pool (None: all of them)."""
         self._known: set[str] = {r[0] for r in conn.execute("SELECT id FROM skills")}
 
     # ------------------------------------------------------------------- pool
     def _pool_blocks(self) -> list[BlockCode]:
         source = self.config.skills.pool
         if source == "self":
-            return load_blocks(self.conn, self.max_round)
+            return load_blocks(self.conn, self.round, self.bound)
         root = self.sessions_root or Path("sessions")
         other = open_db(find_session(root, source))
         try:
@@ -87,9 +97,14 @@ class SkillManager:
             frozenset(r[0] for r in rows if r[1] == "vetoed"),
         )
 
-    def refresh(self) -> int:
-        """Mine, gate, store and rebuild; returns how many candidates are new."""
-        self._since_refresh = 0
+    def refresh(self, bound: int | None = None) -> int:
+        """Mine, gate, store and rebuild; returns how many candidates are new.
+
+        With a pool of this session's own trials, ``bound`` says which of this round's trials
+        count: those planned before index ``bound`` (a re-mine at a planned point of the sweep,
+        never "after the n-th trial that happened to finish", so a session gives the same
+        libraries at any concurrency); None counts all of them."""
+        self.bound = bound
         self.candidates = pool(self._pool_blocks())
         self.gates = run_gates(self.candidates, self.gate_config)
         new = 0
@@ -151,11 +166,14 @@ class SkillManager:
         for spec in self.config.conditions:
             name = cond.canonical(spec.library)
             if name not in cond.MINED:
-                self.libraries.setdefault(spec.name, builtin_library(spec.library))
-                continue
-            options = cond.BuildOptions(s.quality_min, spec.k or 10, s.survivor_rule)
-            skills = cond.build(name, self.candidates, self.gates, options, forced_in, forced_out)
-            lib = snapshot(spec.name, skills, s.seeding)
+                lib = builtin_library(spec.library)
+                skills: list = list(lib.skills)
+            else:
+                options = cond.BuildOptions(s.c2_drop, s.quality_min, spec.k or 10, s.survivor_rule)
+                skills = cond.build(
+                    name, self.candidates, self.gates, options, forced_in, forced_out
+                )
+                lib = snapshot(spec.name, skills, s.seeding)
             previous = self.libraries.get(spec.name)
             self.libraries[spec.name] = lib
             if previous is None or previous.version != lib.version:
@@ -188,12 +206,17 @@ class SkillManager:
             self.rebuild()
         return self.libraries[condition]
 
-    def trial_finished(self) -> None:
-        """Called after each completed trial: re-mine every ``mine_every`` trials."""
-        self._since_refresh += 1
-        every = self.config.skills.mine_every
-        if every and self._since_refresh >= every:
-            self.refresh()
+    @property
+    def remine_every(self) -> int:
+        """Plan indices between re-mines within a round (0: the library is fixed per round)."""
+        s = self.config.skills
+        mined = any(cond.canonical(c.library) in cond.MINED for c in self.config.conditions)
+        return s.mine_every if s.pool == "self" and mined else 0
+
+    def bound_for(self, plan_index: int) -> int:
+        """The re-mine point a trial at ``plan_index`` belongs after."""
+        every = self.remine_every
+        return (plan_index // every) * every if every else 0
 
     # ---------------------------------------------------------------- overrides
     def find(self, ref: str) -> tuple[str, str]:

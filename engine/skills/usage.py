@@ -1,28 +1,44 @@
-"""Usage analytics: which library skills later trials call, how often, and with what success.
+"""Usage analytics from the calls the sandbox counted at run time, never from names in the code.
 
-Per skill: calls, trials calling it, the success rate of those trials, and how often a failed
-call was rewritten into lower-level primitives on the next attempt (block k called the skill and
-failed, block k+1 no longer calls it). Per library: the share of calls taken by the top skills
-and the dead skills (in the library, never called).
+A trial that defines its own function with a skill's name calls its own function: the worker
+binds library skills behind counting wrappers, so only real calls of the library's function are
+counted, with whether each raised. Figures are per arm (condition x backbone x round), so a
+report never mixes libraries:
+
+- per skill: calls, trials that called it, the final success of those trials, calls that
+  raised, and *rewrites on retry*: a block in which the skill raised, followed by a block that
+  no longer calls it and calls (at run time) the API functions the skill itself calls, i.e.
+  the step was redone with the primitives. For a skill that calls no API function, the next
+  block must merely stop calling it without redefining it.
+- per arm: total calls, the share of the top 1, 3 and 4 skills, and dead skills (in the
+  library the arm's trials ran with, never called).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from engine.skills.mining import calls_in
+from engine.api.names import API_NAMES
+from engine.skills.mining import extract_defs
+
+Arm = tuple[str, str, int]
+"""(condition, backbone, round)."""
 
 
 @dataclass
 class SkillUsage:
     name: str
     calls: int = 0
+    raised: int = 0
     trials: set[str] = field(default_factory=set)
     successes: int = 0
     rewritten: int = 0
-    in_libraries: int = 0
+    in_library: int = 0
+    """Trials of the arm whose library held this skill."""
 
     @property
     def success_when_called(self) -> float | None:
@@ -32,20 +48,25 @@ class SkillUsage:
 @dataclass
 class UsageReport:
     skills: dict[str, SkillUsage]
-    total_calls: int
+    trials: int = 0
+
+    @property
+    def total_calls(self) -> int:
+        return sum(u.calls for u in self.skills.values())
 
     def top_share(self, k: int = 3) -> float:
         """Share of all skill calls taken by the k most-called skills."""
-        if not self.total_calls:
+        total = self.total_calls
+        if not total:
             return 0.0
-        top = sorted((u.calls for u in self.skills.values()), reverse=True)[:k]
-        return sum(top) / self.total_calls
+        return sum(sorted((u.calls for u in self.skills.values()), reverse=True)[:k]) / total
 
     @property
     def dead(self) -> list[str]:
-        return sorted(n for n, u in self.skills.items() if u.in_libraries and not u.calls)
+        return sorted(n for n, u in self.skills.items() if u.in_library and not u.calls)
 
     def rows(self) -> list[dict]:
+        total = self.total_calls
         out = []
         for name, u in sorted(self.skills.items(), key=lambda kv: (-kv[1].calls, kv[0])):
             rate = u.success_when_called
@@ -53,59 +74,123 @@ class UsageReport:
                 {
                     "skill": name,
                     "calls": u.calls,
-                    "share": round(u.calls / self.total_calls, 4) if self.total_calls else 0.0,
+                    "share": round(u.calls / total, 4) if total else 0.0,
+                    "raised": u.raised,
                     "trials": len(u.trials),
                     "success_when_called": None if rate is None else round(rate, 4),
                     "rewritten_on_retry": u.rewritten,
-                    "dead": bool(u.in_libraries and not u.calls),
+                    "dead": bool(u.in_library and not u.calls),
                 }
             )
         return out
 
+    def summary(self) -> dict:
+        return {
+            "trials": self.trials,
+            "total_calls": self.total_calls,
+            "top1_share": round(self.top_share(1), 4),
+            "top3_share": round(self.top_share(3), 4),
+            "top4_share": round(self.top_share(4), 4),
+            "dead": self.dead,
+        }
 
-def usage(conn: sqlite3.Connection) -> UsageReport:
-    """Usage of library skills across the completed trials of a session."""
-    libraries = {
-        r[0]: [s["name"] for s in json.loads(r[1])]
+
+def _libraries(conn: sqlite3.Connection) -> dict[str, list[dict]]:
+    return {
+        r[0]: json.loads(r[1])
         for r in conn.execute("SELECT version, skill_ids_json FROM library_versions")
     }
-    curated = _curated_names()
-    skills: dict[str, SkillUsage] = {}
-    total = 0
-    trials = conn.execute(
-        "SELECT run_id, trial_key, library_version, final_success FROM trials WHERE status = 'done'"
-    ).fetchall()
-    for run_id, key, version, success in trials:
-        names = libraries.get(version or "", [])
-        if not names and (version or "").startswith("curated9"):
-            names = curated
-        for name in names:
-            skills.setdefault(name, SkillUsage(name)).in_libraries += 1
-        if not names:
-            continue
-        blocks = conn.execute(
-            "SELECT code, ok FROM blocks WHERE run_id = ? AND executed = 1 ORDER BY idx", (run_id,)
-        ).fetchall()
-        previous: tuple[dict[str, int], bool] | None = None
-        for code, ok in blocks:
-            counts = calls_in(code or "", names)
-            for name, n in counts.items():
-                u = skills[name]
+
+
+def _primitives(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+    """Skill id -> the API functions its source calls (mined skills; curated-9 call none)."""
+    api = frozenset(API_NAMES)
+    return {
+        r[0]: frozenset(json.loads(r[1] or "[]")) & api
+        for r in conn.execute("SELECT id, calls_json FROM skills")
+    }
+
+
+def usage_by_arm(conn: sqlite3.Connection) -> dict[Arm, UsageReport]:
+    """Usage of library skills per arm, over the completed trials of a session."""
+    libraries = _libraries(conn)
+    primitives = _primitives(conn)
+    calls: dict[int, dict[int, dict[tuple[str, str], tuple[int, int]]]] = defaultdict(dict)
+    for run_id, idx, kind, name, n, raised in conn.execute(
+        "SELECT c.run_id, c.block_idx, c.kind, c.name, c.calls, c.raised FROM calls c "
+        "JOIN trials t ON t.run_id = c.run_id WHERE t.status = 'done'"
+    ):
+        calls[run_id].setdefault(idx, {})[(kind, name)] = (n, raised)
+    code: dict[int, dict[int, str]] = defaultdict(dict)
+    for run_id, idx, text in conn.execute(
+        "SELECT b.run_id, b.idx, b.code FROM blocks b JOIN trials t ON t.run_id = b.run_id "
+        "WHERE t.status = 'done' AND b.executed = 1 ORDER BY b.run_id, b.idx"
+    ):
+        code[run_id][idx] = text or ""
+    reports: dict[Arm, UsageReport] = {}
+    for run_id, key, condition, backbone, round_, version, success in conn.execute(
+        "SELECT run_id, trial_key, condition, backbone, round, library_version, final_success "
+        "FROM trials WHERE status = 'done' ORDER BY run_id"
+    ):
+        report = reports.setdefault((condition, backbone, round_), UsageReport({}))
+        report.trials += 1
+        library = libraries.get(version or "", [])
+        ids = {entry["name"]: entry["id"] for entry in library}
+        for name in ids:
+            report.skills.setdefault(name, SkillUsage(name)).in_library += 1
+        blocks = sorted(code.get(run_id, {}))
+        per_block = calls.get(run_id, {})
+        for position, idx in enumerate(blocks):
+            here = per_block.get(idx, {})
+            for (kind, name), (n, raised) in here.items():
+                if kind != "skill":
+                    continue
+                u = report.skills.setdefault(name, SkillUsage(name))
                 u.calls += n
-                total += n
+                u.raised += raised
                 if key not in u.trials:
                     u.trials.add(key)
                     u.successes += int(bool(success))
-            if previous is not None:
-                prev_counts, prev_ok = previous
-                for name in prev_counts:
-                    if not prev_ok and name not in counts:
-                        skills[name].rewritten += 1
-            previous = (counts, bool(ok))
-    return UsageReport(skills, total)
+                if raised and position + 1 < len(blocks):
+                    after = blocks[position + 1]
+                    nxt = per_block.get(after, {})
+                    if _rewritten(
+                        name,
+                        primitives.get(ids.get(name, ""), frozenset()),
+                        nxt,
+                        code[run_id][after],
+                    ):
+                        u.rewritten += 1
+    return reports
 
 
-def _curated_names() -> list[str]:
-    from engine.api.curated9 import CURATED9
+def _rewritten(
+    name: str, primitives: frozenset[str], after: dict[tuple[str, str], tuple[int, int]], code: str
+) -> bool:
+    """Did the next block redo the skill's step without it (see the module docstring)?"""
+    if ("skill", name) in after:
+        return False
+    if primitives:
+        return any(("api", p) in after for p in primitives)
+    return name not in {f.name for f in extract_defs(code)}
 
-    return [fn.__name__ for fn in CURATED9]
+
+def merged(reports: Iterable[UsageReport]) -> UsageReport:
+    """Several arms as one (one line per skill name), for a session-wide glance."""
+    out = UsageReport({})
+    for report in reports:
+        out.trials += report.trials
+        for name, u in report.skills.items():
+            m = out.skills.setdefault(name, SkillUsage(name))
+            m.calls += u.calls
+            m.raised += u.raised
+            m.successes += u.successes
+            m.trials |= u.trials
+            m.rewritten += u.rewritten
+            m.in_library += u.in_library
+    return out
+
+
+def usage(conn: sqlite3.Connection) -> UsageReport:
+    """All arms of a session together."""
+    return merged(usage_by_arm(conn).values())

@@ -1,9 +1,11 @@
-"""Study-style reports of a session: per-condition tables, comparisons, skills, gates, plots.
+"""Study-style reports of a session: per-arm tables, comparisons, skills, gates, plots.
 
-Rates count the final attempt only; any-attempt success is its own labelled column. Each
-condition is compared with the reference condition (default ``P21_a``) of the same backbone.
-Plots (PNG and SVG): success rate with Wilson 95% bars per condition, and the distribution of
-skill calls.
+An arm is condition x backbone x round; trials of different rounds ran different libraries and
+are never pooled (each row names the library versions it covers). Rates count the final attempt
+only; any-attempt success is its own labelled column. Each arm is compared with the reference
+condition (the session's ``reference``, default ``P21_a``) of the same backbone and round.
+Plots (PNG and SVG): success rate with Wilson 95% bars per arm, calls per skill, and, for a
+session of several rounds, the learning curve (success per round with its Wilson band).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.skills.usage import UsageReport, usage
+from engine.skills.usage import Arm, UsageReport, usage_by_arm
+from engine.skills.usage import merged as merge_usage
 from engine.stats.compare import Comparison, compare
 from engine.stats.summary import ConditionSummary, live_summary
 from engine.store.db import open_db
 from engine.store.reader import privileged_labels
+
+DEFAULT_REFERENCE = "P21_a"
 
 
 @dataclass
@@ -31,15 +36,25 @@ class ReportData:
     reference: str | None
     rows: list[ConditionSummary]
     overall: list[ConditionSummary]
-    comparisons: dict[tuple[str, str], Comparison] = field(default_factory=dict)
-    usage: UsageReport | None = None
+    comparisons: dict[Arm, Comparison] = field(default_factory=dict)
+    usage: dict[Arm, UsageReport] = field(default_factory=dict)
     gate_failures: dict[str, int] = field(default_factory=dict)
     candidates: int = 0
     promoted: int = 0
     note: str = ""
 
+    @property
+    def rounds(self) -> list[int]:
+        return sorted({r.round for r in self.rows})
+
+
+def session_reference(config: dict) -> str:
+    """The reference condition a session names (``[session] reference``), else P21_a."""
+    return str((config.get("session") or {}).get("reference") or DEFAULT_REFERENCE)
+
 
 def collect(conn: sqlite3.Connection, reference: str | None = None) -> ReportData:
+    """Everything a report shows. ``reference`` None: the session's own reference condition."""
     row = conn.execute(
         "SELECT id, task, status, synthetic, code_version, created_at, config_json FROM session"
     ).fetchone()
@@ -52,31 +67,31 @@ def collect(conn: sqlite3.Connection, reference: str | None = None) -> ReportDat
             strict=True,
         )
     )
-    session["privileged"] = privileged_labels(json.loads(row[6] or "{}"))
+    config = json.loads(row[6] or "{}")
+    session["privileged"] = privileged_labels(config)
     rows = live_summary(conn, by_backbone=True)
     overall = live_summary(conn, by_backbone=False)
     conditions = {r.condition for r in rows}
     note = ""
-    if reference is None:
-        reference = "P21_a" if "P21_a" in conditions else None
-        if reference is None and conditions:
-            note = "no P21_a condition in this session: no comparisons (pass --reference)"
-    elif reference not in conditions:
-        raise UserError(
-            f"reference condition {reference!r} has no completed trials (have: {', '.join(sorted(conditions)) or 'none'})"
-        )
+    explicit = reference is not None
+    reference = reference or session_reference(config)
+    if reference not in conditions:
+        if explicit:
+            have = ", ".join(sorted(conditions)) or "none"
+            raise UserError(
+                f"reference condition {reference!r} has no completed trials (have: {have})"
+            )
+        note = f"no {reference} condition in this session: no comparisons (pass --reference)"
+        reference = None
     data = ReportData(session, reference, rows, overall, note=note)
     if reference:
-        refs = {(r.backbone): r for r in rows if r.condition == reference}
-        for r in rows:
-            ref = refs.get(r.backbone)
-            if ref is not None and r.condition != reference:
-                data.comparisons[(r.condition, r.backbone)] = compare(r.k, r.n, ref.k, ref.n)
-        ref_all = next(r for r in overall if r.condition == reference)
-        for r in overall:
-            if r.condition != reference:
-                data.comparisons[(r.condition, "all")] = compare(r.k, r.n, ref_all.k, ref_all.n)
-    data.usage = usage(conn)
+        for group in (rows, overall):
+            refs = {(r.backbone, r.round): r for r in group if r.condition == reference}
+            for r in group:
+                ref = refs.get((r.backbone, r.round))
+                if ref is not None and r.condition != reference:
+                    data.comparisons[r.arm] = compare(r.k, r.n, ref.k, ref.n)
+    data.usage = usage_by_arm(conn)
     for gate, count in conn.execute(
         "SELECT gate, COUNT(DISTINCT skill_id) FROM gate_results WHERE passed = 0 GROUP BY gate ORDER BY 2 DESC"
     ):
@@ -91,6 +106,8 @@ def collect(conn: sqlite3.Connection, reference: str | None = None) -> ReportDat
 HEADERS = [
     "condition",
     "backbone",
+    "round",
+    "library_versions",
     "n",
     "successes",
     "rate",
@@ -114,11 +131,13 @@ HEADERS = [
 def table_rows(data: ReportData) -> list[list]:
     out = []
     for r in data.overall + data.rows:
-        c = data.comparisons.get((r.condition, r.backbone))
+        c = data.comparisons.get(r.arm)
         out.append(
             [
                 r.condition,
                 r.backbone,
+                r.round,
+                " ".join(r.versions),
                 r.n,
                 r.k,
                 round(r.rate, 4),
@@ -169,13 +188,17 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
     lines.append(
         f"Reference condition: `{ref}`." if ref else data.note or "No reference condition."
     )
+    multi_round = len(data.rounds) > 1
     lines += [
         "",
-        "| condition | backbone | n | successes | rate | Wilson 95% | any-attempt successes (not the rate) | vs ref (pp) | Newcombe 95% (pp) | binomial p (A>ref) | Fisher p (2-sided) | CIs overlap | mean reward | blocks | regenerations | tokens | cost $ |",
-        "|---|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|",
+        "Each row is one arm: a condition on one backbone (`all`: every backbone) in one round;"
+        " rounds ran different libraries and are never pooled.",
+        "",
+        "| condition | backbone | round | library versions | n | successes | rate | Wilson 95% | any-attempt successes (not the rate) | vs ref (pp) | Newcombe 95% (pp) | binomial p (A>ref) | Fisher p (2-sided) | CIs overlap | mean reward | blocks | regenerations | tokens | cost $ |",
+        "|---|---|---:|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in data.overall + data.rows:
-        c = data.comparisons.get((r.condition, r.backbone))
+        c = data.comparisons.get(r.arm)
         cmp_cells = (
             ["", "", "", "", ""]
             if c is None
@@ -193,6 +216,8 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
                 [
                     f"**{r.condition}**" if r.backbone == "all" else r.condition,
                     r.backbone,
+                    str(r.round),
+                    r.version_range,
                     str(r.n),
                     str(r.k),
                     _pct(r.rate),
@@ -210,6 +235,23 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
         )
     if "success" in images:
         lines += ["", f"![success rates with Wilson 95% intervals]({images['success']})"]
+    if multi_round:
+        lines += ["", "## Learning curve", "", "Success per round (all backbones), Wilson 95%:", ""]
+        lines += ["| condition | " + " | ".join(f"round {k}" for k in data.rounds) + " |"]
+        lines += ["|---|" + "---|" * len(data.rounds)]
+        by_arm = {(r.condition, r.round): r for r in data.overall}
+        for condition in sorted({r.condition for r in data.overall}):
+            cells = []
+            for k in data.rounds:
+                r = by_arm.get((condition, k))
+                cells.append(
+                    "-"
+                    if r is None
+                    else f"{r.k}/{r.n} {_pct(r.rate)} [{_pct(r.low)}, {_pct(r.high)}]"
+                )
+            lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+        if "learning" in images:
+            lines += ["", f"![success per round]({images['learning']})"]
     lines += ["", "## Skills", ""]
     lines.append(f"{data.candidates} candidates mined, {data.promoted} promoted.")
     if data.gate_failures:
@@ -221,23 +263,35 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
             "|---|---:|",
         ]
         lines += [f"| {g} | {n} |" for g, n in data.gate_failures.items()]
-    u = data.usage
-    if u is not None and (u.total_calls or u.skills):
+    used = {arm: u for arm, u in data.usage.items() if u.skills}
+    if used:
         lines += [
             "",
-            f"Library skills were called {u.total_calls} times; the top skill took {_pct(u.top_share(1))} of calls, the top 3 {_pct(u.top_share(3))}. "
-            f"Dead skills (in a library, never called): {', '.join(u.dead) or 'none'}.",
+            "### Skill usage",
             "",
-            "| skill | calls | share | trials | success when called | rewritten on retry |",
-            "|---|---:|---:|---:|---:|---:|",
+            "Calls counted at run time in the sandbox (a trial's own function of the same name is"
+            " not a call of the skill). Rewritten on retry: the skill raised, and the next block"
+            " did its step without it, with the API functions it uses.",
+        ]
+    for (condition, backbone, round_), u in sorted(used.items()):
+        lines += [
+            "",
+            f"**{condition}** · {backbone} · round {round_}: {u.total_calls} calls in "
+            f"{u.trials} trials; top skill {_pct(u.top_share(1))} of calls, top 3 "
+            f"{_pct(u.top_share(3))}, top 4 {_pct(u.top_share(4))}; dead skills (in the library, "
+            f"never called): {', '.join(u.dead) or 'none'}.",
+            "",
+            "| skill | calls | share | raised | trials | success when called | rewritten on retry |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in u.rows()[:20]:
             rate = "-" if r["success_when_called"] is None else _pct(r["success_when_called"])
             lines.append(
-                f"| {r['skill']} | {r['calls']} | {_pct(r['share'])} | {r['trials']} | {rate} | {r['rewritten_on_retry']} |"
+                f"| {r['skill']} | {r['calls']} | {_pct(r['share'])} | {r['raised']} | "
+                f"{r['trials']} | {rate} | {r['rewritten_on_retry']} |"
             )
-        if "usage" in images:
-            lines += ["", f"![calls per skill]({images['usage']})"]
+    if used and "usage" in images:
+        lines += ["", f"![calls per skill]({images['usage']})"]
     return "\n".join(lines) + "\n"
 
 
@@ -285,7 +339,8 @@ def render_csv(data: ReportData) -> str:
 
 
 def plots(data: ReportData, out: Path) -> dict[str, str]:
-    """success.png/.svg (rates with Wilson bars) and usage.png/.svg (calls per skill)."""
+    """success.png/.svg (rates with Wilson bars), usage.png/.svg (calls per skill) and, with
+    several rounds, learning.png/.svg (success per round with its Wilson band)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -294,12 +349,15 @@ def plots(data: ReportData, out: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     rows = data.rows if len({r.backbone for r in data.rows}) > 1 else data.overall
     if rows:
+        several = len({r.round for r in rows}) > 1
         labels = [
-            r.condition if r.backbone == "all" else f"{r.condition}\n{r.backbone}" for r in rows
+            (r.condition if r.backbone == "all" else f"{r.condition}\n{r.backbone}")
+            + (f"\nround {r.round}" if several else "")
+            for r in rows
         ]
         rates = [100 * r.rate for r in rows]
-        lower = [100 * (r.rate - r.low) for r in rows]
-        upper = [100 * (r.high - r.rate) for r in rows]
+        lower = [max(0.0, 100 * (r.rate - r.low)) for r in rows]
+        upper = [max(0.0, 100 * (r.high - r.rate)) for r in rows]
         fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows)), 4))
         colours = ["#888888" if r.condition == data.reference else "#3b75af" for r in rows]
         ax.bar(
@@ -334,8 +392,9 @@ def plots(data: ReportData, out: Path) -> dict[str, str]:
             fig.savefig(out / f"success.{ext}", dpi=120)
         plt.close(fig)
         files["success"] = "success.png"
-    if data.usage is not None and data.usage.total_calls:
-        used = [r for r in data.usage.rows() if r["calls"] or r["dead"]][:25]
+    merged = merge_usage(data.usage.values())
+    if merged.total_calls:
+        used = [r for r in merged.rows() if r["calls"] or r["dead"]][:25]
         fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(used) + 2), 4))
         ax.bar(
             range(len(used)),
@@ -359,9 +418,10 @@ def plots(data: ReportData, out: Path) -> dict[str, str]:
         ax.set_xticks(
             range(len(used)), [r["skill"] for r in used], rotation=60, ha="right", fontsize=8
         )
-        ax.set_ylabel("calls in later trials")
+        ax.set_ylabel("calls (counted at run time)")
         ax.set_title(
-            f"Skill usage: top 3 take {100 * data.usage.top_share(3):.0f}% of calls (red = dead)",
+            f"Skill usage, all arms: top 3 take {100 * merged.top_share(3):.0f}% of calls "
+            "(red = dead)",
             fontsize=11,
         )
         fig.tight_layout()
@@ -369,6 +429,26 @@ def plots(data: ReportData, out: Path) -> dict[str, str]:
             fig.savefig(out / f"usage.{ext}", dpi=120)
         plt.close(fig)
         files["usage"] = "usage.png"
+    if len(data.rounds) > 1:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for condition in sorted({r.condition for r in data.overall}):
+            arm = sorted(
+                (r for r in data.overall if r.condition == condition), key=lambda r: r.round
+            )
+            xs = [r.round for r in arm]
+            ax.plot(xs, [100 * r.rate for r in arm], marker="o", label=condition)
+            ax.fill_between(xs, [100 * r.low for r in arm], [100 * r.high for r in arm], alpha=0.2)
+        ax.set_xticks(data.rounds)
+        ax.set_xlabel("round")
+        ax.set_ylabel("success on final attempt (%)")
+        ax.set_ylim(0, 105)
+        ax.set_title("Learning curve: success per round, Wilson 95% band", fontsize=11)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            fig.savefig(out / f"learning.{ext}", dpi=120)
+        plt.close(fig)
+        files["learning"] = "learning.png"
     return files
 
 
@@ -376,9 +456,7 @@ def write_report(db: Path, out: Path, reference: str | None = None, fmt: str = "
     """Write the report (and its plots) into ``out``; returns the report file."""
     database = open_db(db)
     try:
-        data = collect(database.conn, None if reference == "P21_a" else reference)
-        if reference not in (None, "P21_a") and data.reference != reference:
-            raise UserError(f"reference condition {reference!r} not found")
+        data = collect(database.conn, reference)
     finally:
         database.conn.close()
     try:

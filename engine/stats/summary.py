@@ -1,8 +1,11 @@
-"""Per-condition success rates with Wilson intervals, straight from a session database.
+"""Per-arm success rates with Wilson intervals, straight from a session database.
 
-One grouped query plus one vectorised interval computation, so a viewer can refresh it every
-second even for very large sessions. Only completed trials count, and only the final attempt
-(``final_success``); any-attempt success is kept as a separate column.
+An arm is condition x backbone x round: rounds of ``evolve`` run different libraries, so their
+trials are never pooled. Within an arm the library may still change (``mine_every``): each
+row carries the library versions its trials ran with, in the order they were first used.
+Only completed trials count, and only the final attempt (``final_success``); any-attempt
+success is kept as a separate column. One grouped query plus one vectorised interval
+computation, so a viewer can refresh it every second even for very large sessions.
 """
 
 from __future__ import annotations
@@ -13,11 +16,17 @@ from dataclasses import dataclass
 from engine.stats.intervals import wilson_many
 
 SUMMARY_SQL = (
-    "SELECT condition, backbone, COUNT(*), COALESCE(SUM(final_success), 0), "
+    "SELECT condition, {backbone}, round, COUNT(*), COALESCE(SUM(final_success), 0), "
     "COALESCE(SUM(any_success), 0), AVG(reward), AVG(n_blocks), AVG(regenerations), "
     "COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_usd), 0), "
     "MAX(synthetic) "
-    "FROM trials WHERE status = 'done' GROUP BY condition{by_backbone} ORDER BY condition{by_backbone}"
+    "FROM trials WHERE status = 'done' GROUP BY condition, {backbone}, round "
+    "ORDER BY round, condition, {backbone}"
+)
+VERSIONS_SQL = (
+    "SELECT condition, {backbone}, round, library_version, MIN(trial_index) FROM trials "
+    "WHERE status = 'done' GROUP BY condition, {backbone}, round, library_version "
+    "ORDER BY MIN(trial_index)"
 )
 
 
@@ -37,32 +46,53 @@ class ConditionSummary:
     tokens: int
     cost_usd: float
     synthetic: bool
+    round: int = 0
+    versions: tuple[str, ...] = ()
+    """Library versions the arm's trials ran with, in the order first used."""
+
+    @property
+    def arm(self) -> tuple[str, str, int]:
+        return (self.condition, self.backbone, self.round)
+
+    @property
+    def version_range(self) -> str:
+        """``v`` for one version, ``first … last (N versions)`` for several."""
+        if not self.versions:
+            return "-"
+        if len(self.versions) == 1:
+            return self.versions[0]
+        return f"{self.versions[0]} … {self.versions[-1]} ({len(self.versions)} versions)"
 
 
 def live_summary(
     conn: sqlite3.Connection, by_backbone: bool = True, confidence: float = 0.95
 ) -> list[ConditionSummary]:
-    sql = SUMMARY_SQL.format(by_backbone=", backbone" if by_backbone else "")
-    rows = conn.execute(sql).fetchall()
+    backbone = "backbone" if by_backbone else "'all'"
+    rows = conn.execute(SUMMARY_SQL.format(backbone=backbone)).fetchall()
     if not rows:
         return []
-    lows, highs = wilson_many([r[3] for r in rows], [r[2] for r in rows], confidence)
+    versions: dict[tuple, list[str]] = {}
+    for condition, bb, round_, version, _ in conn.execute(VERSIONS_SQL.format(backbone=backbone)):
+        versions.setdefault((condition, bb, round_), []).append(version or "none")
+    lows, highs = wilson_many([r[4] for r in rows], [r[3] for r in rows], confidence)
     return [
         ConditionSummary(
             condition=r[0],
-            backbone=r[1] if by_backbone else "all",
-            n=r[2],
-            k=r[3],
-            k_any=r[4],
-            rate=r[3] / r[2],
+            backbone=r[1],
+            n=r[3],
+            k=r[4],
+            k_any=r[5],
+            rate=r[4] / r[3],
             low=float(lo),
             high=float(hi),
-            mean_reward=float(r[5] or 0.0),
-            mean_blocks=float(r[6] or 0.0),
-            mean_regenerations=float(r[7] or 0.0),
-            tokens=int(r[8]),
-            cost_usd=float(r[9]),
-            synthetic=bool(r[10]),
+            mean_reward=float(r[6] or 0.0),
+            mean_blocks=float(r[7] or 0.0),
+            mean_regenerations=float(r[8] or 0.0),
+            tokens=int(r[9]),
+            cost_usd=float(r[10]),
+            synthetic=bool(r[11]),
+            round=int(r[2]),
+            versions=tuple(versions.get((r[0], r[1], r[2]), ())),
         )
         for r, lo, hi in zip(rows, lows, highs, strict=True)
     ]

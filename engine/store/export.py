@@ -18,6 +18,8 @@ QUERIES = {
     "skills": "SELECT * FROM skills ORDER BY round, name",
     "decisions": "SELECT * FROM decisions ORDER BY id",
     "gates": "SELECT g.*, s.name FROM gate_results g JOIN skills s ON s.id = g.skill_id ORDER BY g.id",
+    "calls": "SELECT c.*, t.condition, t.backbone, t.round, t.library_version, t.status AS run_status "
+    "FROM calls c JOIN trials t ON t.run_id = c.run_id ORDER BY c.run_id, c.block_idx, c.kind, c.name",
 }
 
 

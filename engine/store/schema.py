@@ -171,6 +171,24 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE blocks ADD COLUMN vdm_completion_tokens INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE blocks ADD COLUMN vdm_latency_s REAL NOT NULL DEFAULT 0",
     ],
+    # 4: calls counted at run time in the sandbox (skill usage comes from these, not from names)
+    [
+        """CREATE TABLE calls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES trials(run_id),
+            trial_key TEXT NOT NULL,
+            block_idx INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            calls INTEGER NOT NULL,
+            raised INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX calls_run ON calls(run_id, block_idx)",
+        # what the server says answered each call, and each trial
+        "ALTER TABLE llm_calls ADD COLUMN system_fingerprint TEXT",
+        "ALTER TABLE llm_calls ADD COLUMN extra_json TEXT",
+        "ALTER TABLE trials ADD COLUMN served_model TEXT",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

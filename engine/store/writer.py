@@ -159,6 +159,8 @@ class SessionWriter:
         """Write a block as soon as it ends, so an interrupted trial keeps what it did."""
         row = asdict(block)
         row.pop("llm_retries")
+        skill_calls, api_calls = row.pop("skill_calls"), row.pop("api_calls")
+        served = (row.pop("served_model"), row.pop("system_fingerprint"), row.pop("served_extra"))
         summary = row.pop("sim_summary")
         row["idx"] = row.pop("index")
         row.update(run_id=run_id, trial_key=trial_key, sim_summary_json=_json(summary))
@@ -172,16 +174,33 @@ class SessionWriter:
             )
             self.conn.execute(
                 "INSERT INTO llm_calls (run_id, block_idx, backend, model, prompt_tokens, "
-                "completion_tokens, latency_s, retries_json, at) VALUES (?, ?, NULL, NULL, ?, ?, ?, ?, ?)",
+                "completion_tokens, latency_s, retries_json, at, system_fingerprint, extra_json) "
+                "VALUES (?, ?, (SELECT backend FROM trials WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     block.index,
+                    run_id,
+                    served[0] or None,
                     block.prompt_tokens,
                     block.completion_tokens,
                     block.llm_latency_s,
                     _json(block.llm_retries),
                     time.time(),
+                    served[1] or None,
+                    _json(served[2]) if served[2] else None,
                 ),
+            )
+            self.conn.execute(
+                "DELETE FROM calls WHERE run_id = ? AND block_idx = ?", (run_id, block.index)
+            )
+            self.conn.executemany(
+                "INSERT INTO calls (run_id, trial_key, block_idx, kind, name, calls, raised) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, trial_key, block.index, "skill", n, c[0], c[1])
+                    for n, c in skill_calls.items()
+                ]
+                + [(run_id, trial_key, block.index, "api", n, c, 0) for n, c in api_calls.items()],
             )
 
     def finish_run(self, run_id: int, record: TrialRecord) -> None:
@@ -193,7 +212,8 @@ class SessionWriter:
                 "UPDATE trials SET status = 'done', final_success = ?, any_success = ?, "
                 "code_ran_clean = ?, reward = ?, n_blocks = ?, regenerations = ?, finishes = ?, "
                 "end_reason = ?, error = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, "
-                "wall_time_s = ?, llm_time_s = ?, exec_time_s = ?, finished_at = ? WHERE run_id = ?",
+                "wall_time_s = ?, llm_time_s = ?, exec_time_s = ?, served_model = ?, finished_at = ? "
+                "WHERE run_id = ?",
                 (
                     int(s["final_success"]),
                     int(s["any_success"]),
@@ -210,6 +230,7 @@ class SessionWriter:
                     s["wall_time_s"],
                     s["llm_time_s"],
                     s["exec_time_s"],
+                    s["served_model"] or None,
                     time.time(),
                     run_id,
                 ),

@@ -48,6 +48,9 @@ class SessionConfig:
     """Object poses in observations: simulator ground truth, PRIVILEGED, off by default."""
     prompts: str = ""
     """A YAML prompt file (CaP-X's keys), relative to the config file; empty: built-in prompts."""
+    reference: str = "P21_a"
+    """The condition every arm is compared with (report, console); it must be a condition of
+    the sweep when set explicitly."""
     noise: dict = field(default_factory=dict)
 
 
@@ -66,12 +69,21 @@ class ModelConfig:
     price_output_per_m: float = 0.0
 
 
+RESOLVED = {"resolved": True}
+"""Field metadata: filled from a file the config names, not a TOML key (refused as one)."""
+
+
 @dataclass
 class BackboneConfig(ModelConfig):
     name: str = ""
     backend: str = "synthetic"
     profile: str = "strong"
     latency_s_per_token: float = 0.0
+    replies: str = ""
+    """replay: a JSON-lines file (one {"text": ...} per line, relative to the config file),
+    replayed in order from the start of each trial."""
+    replay_texts: tuple[str, ...] = field(default=(), metadata=RESOLVED)
+    """The replies read from ``replies``, kept with the session (a resume needs no file)."""
     vision: bool = False
     concurrency: int = 0
     """Per-backbone limit on trials in flight (0 = only the global limit)."""
@@ -111,9 +123,17 @@ class SkillsConfig:
     min_success_rate: float = 0.5
     max_magic_constants: int = 2
     min_lines: int = 3
-    quality_min: float = 0.6
+    require_docstring: bool = True
+    """The docstring gate: off lets undocumented skills into the library (the study's had some)."""
+    c2_drop: int = 2
+    """C2 = C1 minus its this-many lowest-quality skills (the study: 16 -> 14)."""
+    quality_min: float = 0.0
+    """C2 also leaves out skills below this quality score (0..1; 0: no threshold)."""
     survivor_rule: str = "first_seen"
     seeding: str = "namespace"
+    saturation_ratio: float = 0.25
+    """A round is saturated when its library arms write at most this share of the first
+    round's top-level defs per block (the study's measure of a dense library)."""
 
 
 @dataclass
@@ -171,6 +191,7 @@ _ADDED_LATER = {
     ("backbones", "requests_per_minute"): 0.0,
     ("session", "privileged_observations"): False,
     ("session", "prompts"): "",
+    ("session", "reference"): "P21_a",
 }
 """(section, key) -> default, for keys added after sessions were stored with their digest."""
 
@@ -210,6 +231,8 @@ _NON_NEGATIVE = {
     "skills.min_lines",
     "skills.min_success_rate",
     "skills.quality_min",
+    "skills.c2_drop",
+    "skills.saturation_ratio",
     "vdm.temperature",
     "vdm.max_retries",
     "vdm.price_input_per_m",
@@ -224,7 +247,7 @@ def _fail(path: str, key: str, problem: str) -> ConfigError:
 def _build(cls: type, raw: Any, section: str, where: str, path: str) -> Any:
     if not isinstance(raw, dict):
         raise _fail(path, where, f"must be a table, got {type(raw).__name__}")
-    known = {f.name: f for f in fields(cls)}
+    known = {f.name: f for f in fields(cls) if not f.metadata.get("resolved")}
     values = {}
     for key, value in raw.items():
         if key not in known:
@@ -256,13 +279,12 @@ def _build(cls: type, raw: Any, section: str, where: str, path: str) -> Any:
     return cls(**values)
 
 
-def parse_config(
-    text: str, path: str = "<config>", *, prompt_set: PromptSet | None = None
-) -> SweepConfig:
+def parse_config(text: str, path: str = "<config>", *, stored: dict | None = None) -> SweepConfig:
     """Parse and validate TOML text; raises ConfigError with one line naming the problem.
 
-    ``session.prompts`` is read relative to ``path``'s folder, unless ``prompt_set`` (the texts
-    a session stored) is given."""
+    Files the config names (``session.prompts``, a replay backbone's ``replies``) are read
+    relative to ``path``'s folder, unless ``stored`` (the snapshot of the session that already
+    read them) is given: then their stored contents are used."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -289,11 +311,19 @@ def parse_config(
             )
         if b.backend == "openai" and not b.model:
             raise _fail(path, f"backbones[{i}].model", "required for the openai backend")
+    _check_backbone_keys(raw["backbones"], backbones, path)
     _unique([b.name for b in backbones], "backbones", path)
     for i, c in enumerate(conditions):
         if not c.name:
             raise _fail(path, f"conditions[{i}].name", "required")
     _unique([c.name for c in conditions], "conditions", path)
+    if "reference" in (raw.get("session") or {}) and session.reference not in {
+        c.name for c in conditions
+    }:
+        names = ", ".join(c.name for c in conditions)
+        raise _fail(
+            path, "session.reference", f"{session.reference!r} is not a condition ({names})"
+        )
     skills = _build(SkillsConfig, raw.get("skills", {}), "skills", "skills", path)
     from engine.skills.conditions import ALIASES
 
@@ -305,6 +335,8 @@ def parse_config(
             )
         if c.library in ("manual_k", "top_k") and c.k <= 0:
             raise _fail(path, f"conditions[{i}].k", "manual_k needs k > 0")
+        if c.k and c.library not in ("manual_k", "top_k"):
+            raise _fail(path, f"conditions[{i}].k", "only a manual_k (top_k) library has a size k")
     vdm = _build(VdmConfig, raw["vdm"], "vdm", "vdm", path) if "vdm" in raw else None
     if session.feedback == "vdm" and vdm is None:
         raise _fail(
@@ -330,15 +362,87 @@ def parse_config(
                     "feedback 'vision' sends camera images to the coder: set vision = true "
                     "for a vision-capable model (or use feedback 'vdm')",
                 )
-    if prompt_set is None:
+    base = Path(path).parent
+    if stored is not None:
+        prompt_set = PromptSet.from_dict(stored.get("prompt_set"))
+        texts = {b.get("name"): b.get("replay_texts") for b in stored.get("backbones") or []}
+        for b in backbones:
+            b.replay_texts = tuple(texts.get(b.name) or ())
+    else:
         prompt_set = BUILT_IN
         if session.prompts:
-            prompt_file = Path(path).parent / session.prompts
             try:
-                prompt_set = load_prompt_set(prompt_file)
+                prompt_set = load_prompt_set(base / session.prompts)
             except UserError as exc:
                 raise _fail(path, "session.prompts", str(exc)) from None
+        for i, b in enumerate(backbones):
+            if b.backend == "replay":
+                b.replay_texts = _read_replies(b, base, path, f"backbones[{i}].replies")
     return SweepConfig(session, backbones, conditions, skills, vdm, prompt_set, text)
+
+
+_COMMON_KEYS = {
+    "name",
+    "backend",
+    "price_input_per_m",
+    "price_output_per_m",
+    "concurrency",
+    "requests_per_minute",
+}
+BACKEND_KEYS = {
+    "synthetic": _COMMON_KEYS | {"profile", "latency_s_per_token"},
+    "openai": _COMMON_KEYS
+    | {
+        "model",
+        "base_url",
+        "api_key_env",
+        "temperature",
+        "max_tokens",
+        "timeout_s",
+        "max_retries",
+        "vision",
+    },
+    "replay": _COMMON_KEYS | {"model", "replies", "latency_s_per_token"},
+}
+"""The backbone keys each backend honours; any other one set in a config is refused."""
+
+
+def _check_backbone_keys(raw: list, backbones: list[BackboneConfig], path: str) -> None:
+    for i, (table, b) in enumerate(zip(raw, backbones, strict=True)):
+        for key in table:
+            if key not in BACKEND_KEYS[b.backend]:
+                users = [k for k, keys in BACKEND_KEYS.items() if key in keys]
+                raise _fail(
+                    path,
+                    f"backbones[{i}].{key}",
+                    f"the {b.backend} backend does not use it (only {', '.join(users)})",
+                )
+
+
+def _read_replies(backbone: BackboneConfig, base: Path, path: str, key: str) -> tuple[str, ...]:
+    """A replay backbone's JSON-lines file: one object with a string "text" per line."""
+    if not backbone.replies:
+        raise _fail(path, key, 'required for the replay backend (a .jsonl of {"text": ...})')
+    file = base / backbone.replies
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise _fail(path, key, f"cannot read {file}: {reason}") from None
+    texts = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _fail(path, key, f"{file} line {number}: not JSON ({exc.msg})") from None
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise _fail(path, key, f'{file} line {number}: expected an object with a string "text"')
+        texts.append(item["text"])
+    if not texts:
+        raise _fail(path, key, f"{file} holds no replies")
+    return tuple(texts)
 
 
 def _list(cls: type, raw: Any, section: str, path: str) -> list:

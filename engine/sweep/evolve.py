@@ -1,9 +1,10 @@
 """Rounds of self-improvement: run trials -> mine -> gate -> build the library -> next round.
 
 Each round runs every condition of the config; mined conditions use the library built from all
-trials of the earlier rounds (fixed for the whole round). A round after the first that yields
-no new candidate means the loop has saturated (the LLM stopped writing new functions once the
-library got dense): that is reported and the rounds stop.
+trials of the earlier rounds (fixed for the whole round). Saturation is measured as the study
+measures it (:mod:`engine.skills.saturation`): the library arms' top-level ``def``s per block,
+against the first round's. A saturated round is reported and the rounds stop; a round cut short
+(stopped, halted, a signal) is never called saturated.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.skills.manager import SkillManager
+from engine.skills.saturation import defs_per_block, saturated
 from engine.store.db import open_db
 from engine.store.sessions import DB_NAME
 from engine.sweep.config import SweepConfig
@@ -31,6 +33,8 @@ class RoundReport:
     new_candidates: int
     promoted: int
     library_sizes: dict[str, int]
+    defs_per_block: dict[tuple[str, str], float] = dataclasses.field(default_factory=dict)
+    """(condition, backbone) of each library arm -> top-level defs per executed block."""
     saturated: bool = False
 
     def line(self) -> str:
@@ -40,8 +44,13 @@ class RoundReport:
             f"{self.candidates} candidates ({self.new_candidates} new) · {self.promoted} promoted · "
             f"libraries: {libs or 'none mined'}"
         )
+        if self.defs_per_block:
+            rates = ", ".join(
+                f"{c}/{b} {v:.2f}" for (c, b), v in sorted(self.defs_per_block.items())
+            )
+            text += f" · defs per block: {rates}"
         if self.saturated:
-            text += " · SATURATED: no new candidate this round"
+            text += " · SATURATED: the library arms stopped writing functions"
         return text
 
 
@@ -69,6 +78,8 @@ def _mine_after(config: SweepConfig, directory: Path, round_: int, known: set[st
                 "SELECT COUNT(*) FROM skills WHERE status = 'promoted'"
             ).fetchone()[0]
             sizes = {name: len(lib.skills) for name, lib in manager.libraries.items() if lib.skills}
+            libraries = {c.name: c.library for c in config.conditions}
+            rates = defs_per_block(db.conn, round_, libraries)
             with db.conn:
                 for kind, data in events:
                     db.conn.execute(
@@ -77,7 +88,7 @@ def _mine_after(config: SweepConfig, directory: Path, round_: int, known: set[st
                     )
         finally:
             db.conn.close()
-    return RoundReport(round_, "", row[0], row[1], len(ids), new, promoted, sizes)
+    return RoundReport(round_, "", row[0], row[1], len(ids), new, promoted, sizes, rates)
 
 
 def run_rounds(
@@ -87,11 +98,15 @@ def run_rounds(
     fixed = dataclasses.replace(config, skills=dataclasses.replace(config.skills, mine_every=0))
     reports: list[RoundReport] = []
     known: set[str] = set()
+    ratio = config.skills.saturation_ratio
     for r in range(rounds):
         status = asyncio.run(execute_session(directory, fixed, quiet=quiet, round_=r))
         report = _mine_after(fixed, directory, r, known)
         report.status = status
-        report.saturated = r > 0 and report.new_candidates == 0
+        first = reports[0].defs_per_block if reports else {}
+        report.saturated = (
+            r > 0 and status == "finished" and saturated(report.defs_per_block, first, ratio)
+        )
         reports.append(report)
         if not quiet:
             print(report.line(), flush=True)

@@ -32,16 +32,21 @@ class WorkerLost(Exception):
     """The process running a trial died (node lost, OOM kill, kill -9): run the trial again."""
 
 
+PER_TRIAL_BACKENDS = ("synthetic", "replay")
+"""Backends whose state is the trial's: a fresh one for every trial (a synthetic coder seeded
+for the trial, a replay that starts from its first reply)."""
+
+
 class BackendCache:
-    """Backends for trials: a fresh seeded one per synthetic trial (so each trial is
-    reproducible), one shared object per real backbone (connection pool, retry bookkeeping)."""
+    """Backends for trials: a fresh one per trial for :data:`PER_TRIAL_BACKENDS` (so each trial
+    is reproducible), one shared object per real backbone (connection pool, retry bookkeeping)."""
 
     def __init__(self, factory: BackendFactory) -> None:
         self.factory = factory
         self._shared: dict[str, Backend] = {}
 
     def get(self, backbone: BackboneConfig, seed: int) -> Backend:
-        if backbone.backend == "synthetic":
+        if backbone.backend in PER_TRIAL_BACKENDS:
             return self.factory(backbone, seed)
         if backbone.name not in self._shared:
             self._shared[backbone.name] = self.factory(backbone, seed)

@@ -64,8 +64,9 @@ class SweepRunner:
         on_progress: ProgressCallback | None = None,
         skill_commands: CommandHandler | None = None,
         backend_factory: Callable[[BackboneConfig, int], Backend] | None = None,
-        after_trial: Callable[[], None] | None = None,
         executor: TrialExecutor | None = None,
+        remine_every: int = 0,
+        remine: Callable[[int], object] | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
@@ -73,7 +74,10 @@ class SweepRunner:
         self.on_progress = on_progress
         self.skill_commands = skill_commands
         self.backend_factory = backend_factory or default_backend
-        self.after_trial = after_trial
+        self.remine_every = remine_every
+        """Re-mine the library before the trial at every multiple of this plan index (0: never);
+        ``remine(bound)`` mines from this round's trials planned before ``bound``."""
+        self.remine = remine
         self.executor: TrialExecutor = executor or LocalExecutor(config.vdm)
         self.state = RunnerState()
         self._backbones = {b.name: b for b in config.backbones}
@@ -226,8 +230,6 @@ class SweepRunner:
         self.state.completed += 1
         if self.on_progress:
             self.on_progress(plan, record, "done")
-        if self.after_trial is not None:
-            self.after_trial()
 
     def _infra_failure(self, error: str) -> None:
         """Count a trial lost to infrastructure; halt the sweep after several in a row."""
@@ -258,11 +260,23 @@ class SweepRunner:
         self.writer.set_status("running")
         poller = asyncio.create_task(self._poll_commands())
         t0 = time.monotonic()
+        epoch = todo[0].index // self.remine_every if todo and self.remine_every else None
         try:
             for plan in todo:
                 await self._resumed.wait()
                 if self.state.stopping:
                     break
+                if self.remine_every and plan.index // self.remine_every != epoch:
+                    # A planned re-mine: every trial planned before this point must have ended
+                    # (they are all that is in flight), so the pool is the same at any
+                    # concurrency and on any executor.
+                    while self._tasks:
+                        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                    if self.state.stopping:
+                        break
+                    epoch = plan.index // self.remine_every
+                    if self.remine is not None:
+                        self.remine(epoch * self.remine_every)
                 await self._global.acquire()
                 if self.state.stopping:
                     self._global.release()
@@ -326,4 +340,6 @@ def default_backend(backbone: BackboneConfig, seed: int) -> Backend:
         timeout_s=backbone.timeout_s,
         max_retries=backbone.max_retries,
         vision=backbone.vision,
+        replies=list(backbone.replay_texts),
+        delay_s=backbone.latency_s_per_token,
     )

@@ -23,7 +23,6 @@ from engine.store.sessions import DB_NAME, new_session_id, session_dir
 from engine.store.writer import SessionWriter
 from engine.sweep.config import SweepConfig, load_config, parse_config
 from engine.sweep.executor import ExecutorChoice
-from engine.trial.prompts import BUILT_IN, PromptSet
 
 LOCK_NAME = "runner.lock"
 
@@ -115,8 +114,7 @@ def stored_config(directory: Path) -> tuple[SweepConfig, dict]:
         raise UserError(f"session {directory.name} was never initialised")
     snapshot = json.loads(row[0])
     where = f"{directory.name}/config.toml"
-    stored_prompts = PromptSet.from_dict(snapshot.get("prompt_set")) if snapshot else BUILT_IN
-    config = parse_config(snapshot["_source"], where, prompt_set=stored_prompts)
+    config = parse_config(snapshot["_source"], where, stored=snapshot)
     _same_settings(directory.name, snapshot, config)
     return config, {
         "config_hash": row[1],
@@ -242,8 +240,11 @@ async def execute_session(
                 sessions_root=directory.parent,
             )
             manager.round = round_
-            manager.refresh()
-            done = len(writer.done_keys() & {p.key for p in plans})
+            done_keys = writer.done_keys()
+            first = next((p for p in plans if p.key not in done_keys), None)
+            own_pool = config.skills.pool == "self"
+            manager.refresh(manager.bound_for(first.index if first else 0) if own_pool else None)
+            done = len(done_keys & {p.key for p in plans})
             progress = HeadlessProgress(len(plans), done, quiet=quiet)
             trials_on = executor.build(default_backend, config.backbones, config.vdm)
             try:
@@ -258,8 +259,9 @@ async def execute_session(
                 manager.library_for,
                 on_progress=progress,
                 skill_commands=manager.handle,
-                after_trial=manager.trial_finished,
                 executor=trials_on,
+                remine_every=manager.remine_every,
+                remine=manager.refresh,
             )
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -29,6 +29,8 @@ class BlockOutcome:
     summary: dict = field(default_factory=dict)
     frames: tuple[bytes, bytes] | None = None
     reset_note: str = ""
+    skill_calls: dict[str, list[int]] = field(default_factory=dict)
+    api_calls: dict[str, int] = field(default_factory=dict)
 
 
 class SandboxExecutor:
@@ -104,6 +106,8 @@ class SandboxExecutor:
             exec_time_s=result.exec_time_s or result.wall_time_s,
             status=result.status,
             summary=result.summary,
+            skill_calls=result.skill_calls,
+            api_calls=result.api_calls,
         )
         if "before" in result.frames and "after" in result.frames:
             outcome.frames = (result.frames["before"], result.frames["after"])

@@ -251,6 +251,9 @@ async def run_trial(
                 completion_tokens=reply.completion_tokens or 0,
                 llm_latency_s=reply.latency_s,
                 llm_retries=[_retry_dict(r) for r in reply.retries],
+                served_model=reply.model,
+                system_fingerprint=reply.system_fingerprint or "",
+                served_extra=dict(reply.served_extra),
             )
             if opening is not None and index == 0:
                 _charge(block, opening)
@@ -382,6 +385,8 @@ def _fill_block(block: BlockRecord, outcome: BlockOutcome) -> None:
     block.killed = outcome.killed
     block.exec_time_s = outcome.exec_time_s
     block.sim_summary = outcome.summary
+    block.skill_calls = dict(outcome.skill_calls)
+    block.api_calls = dict(outcome.api_calls)
     block.success = bool(outcome.summary.get("success"))
     block.reward = float(outcome.summary.get("reward", 0.0))
 
@@ -394,6 +399,9 @@ def _finish(record: TrialRecord, spec: TrialSpec, t0: float) -> None:
         record.reward = final.reward
         record.code_ran_clean = final.ok
         record.any_success = any(b.success for b in executed)
+    record.served_model = ", ".join(
+        dict.fromkeys(b.served_model for b in record.blocks if b.served_model)
+    )
     record.prompt_tokens = sum(b.prompt_tokens for b in record.blocks)
     record.completion_tokens = sum(b.completion_tokens for b in record.blocks)
     vdm_in = sum(b.vdm_prompt_tokens for b in record.blocks)

@@ -38,8 +38,16 @@ class BlockRecord:
     completion_tokens: int = 0
     llm_latency_s: float = 0.0
     llm_retries: list[dict] = field(default_factory=list)
+    served_model: str = ""
+    """The model the server says answered this turn (it may differ from the one asked for)."""
+    system_fingerprint: str = ""
+    served_extra: dict = field(default_factory=dict)
     exec_time_s: float = 0.0
     wall_time_s: float = 0.0
+    skill_calls: dict[str, list[int]] = field(default_factory=dict)
+    """Library skill -> [calls, calls that raised] made by the block's code, counted at run time."""
+    api_calls: dict[str, int] = field(default_factory=dict)
+    """API function -> calls during the block, counted at run time (skills' own calls too)."""
     vdm_prompt_tokens: int = 0
     """Tokens of the vision model's calls made for this block's feedback (``vdm`` mode)."""
     vdm_completion_tokens: int = 0
@@ -71,6 +79,8 @@ class TrialRecord:
     wall_time_s: float = 0.0
     llm_time_s: float = 0.0
     exec_time_s: float = 0.0
+    served_model: str = ""
+    """The models the server said answered, in order of first answer, comma-separated."""
 
     @property
     def executed_blocks(self) -> list[BlockRecord]:

@@ -113,3 +113,15 @@ def begin_run(writer, key: str, *, index: int = 0, condition: str = "P21_a", **k
         synthetic=kw.get("backend", "synthetic") == "synthetic",
         library_version="none",
     )
+
+
+def trial_spec(trial_id: str = "t", **kw):
+    """A TrialSpec from flat keyword arguments: the WorldSpec fields go into its world."""
+    from dataclasses import fields
+
+    from engine.trial.spec import TrialSpec
+    from engine.world import WorldSpec
+
+    world_keys = {f.name for f in fields(WorldSpec)}
+    world = WorldSpec(**{k: kw.pop(k) for k in list(kw) if k in world_keys})
+    return TrialSpec(trial_id, world=world, **kw)

@@ -18,7 +18,8 @@ from engine.api.env import build_env
 from engine.api.runner import run_program
 from engine.cli import main
 from engine.llm.replay import ReplayBackend
-from engine.trial.loop import TrialSpec, run_trial
+from engine.trial.loop import run_trial
+from tests.sweep_helpers import trial_spec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "capx"
 
@@ -104,7 +105,7 @@ async def test_obs_is_bound_before_every_block_with_depth_h_w_1() -> None:
         "print(round(float(moved), 1), callable(solve_ik))\n"
     )
     replies = [block0, f"REGENERATE\n```python\n{block1}```", "FINISH"]
-    record = await run_trial(TrialSpec("obs", quality="fast"), ReplayBackend(replies))
+    record = await run_trial(trial_spec("obs", quality="fast"), ReplayBackend(replies))
     first, second = record.blocks[0], record.blocks[1]
     assert first.ok and first.stdout == "3 1 (8,)\n"
     assert second.ok and second.stdout == "False True None\n0.3 True\n"
@@ -112,7 +113,7 @@ async def test_obs_is_bound_before_every_block_with_depth_h_w_1() -> None:
 
 async def test_numpy_is_not_pre_imported_as_in_capx() -> None:
     record = await run_trial(
-        TrialSpec("np", quality="fast"), ReplayBackend(["print(np.pi)", "FINISH"])
+        trial_spec("np", quality="fast"), ReplayBackend(["print(np.pi)", "FINISH"])
     )
     assert record.blocks[0].exception.startswith("NameError: name 'np' is not defined")
 
@@ -193,7 +194,7 @@ async def test_syntax_errors_are_exceptions_with_their_line_never_policy_violati
 
 async def test_the_llm_is_told_a_syntax_error_as_a_syntax_error() -> None:
     replies = ["if True\n    x = 1\n", "REGENERATE\n```python\nprint(1)\n```", "FINISH"]
-    record = await run_trial(TrialSpec("syntax", quality="fast"), ReplayBackend(replies))
+    record = await run_trial(trial_spec("syntax", quality="fast"), ReplayBackend(replies))
     first, second = record.blocks[0], record.blocks[1]
     assert first.violation is None and first.exception == "SyntaxError: expected ':' (line 1)"
     assert "    if True\n           ^\nSyntaxError: expected ':'" in second.prompt

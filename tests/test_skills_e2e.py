@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.config import load_config
 from engine.skills.usage import usage
 from engine.store.reader import SessionReader
-from engine.sweep.config import load_config
 from engine.sweep.session import create_session, execute_session
 
 EVOLVE = """
@@ -54,6 +54,7 @@ def evolved(tmp_path_factory) -> Path:
     return next((tmp / "s").glob("*/session.db"))
 
 
+@pytest.mark.slow
 def test_two_rounds_build_a_library_that_later_trials_see_and_call(evolved: Path) -> None:
     conn = sqlite3.connect(evolved)
     rounds = conn.execute(
@@ -76,12 +77,13 @@ def test_two_rounds_build_a_library_that_later_trials_see_and_call(evolved: Path
     ).fetchone()[0]
     for name in names:
         assert f"\n{name}(" in prompt and "  Doc:" in prompt
-    report = usage(conn)
+    report = usage(SessionReader.over(conn))
     assert report.total_calls > 0, "promoted skills are called by later trials"
     called = [r for r in report.rows() if r["calls"]]
     assert called and all(r["skill"] in names for r in called)
 
 
+@pytest.mark.slow
 def test_every_rejected_candidate_has_its_reasons(evolved: Path) -> None:
     conn = sqlite3.connect(evolved)
     rejected = conn.execute("SELECT id FROM skills WHERE status = 'rejected'").fetchall()
@@ -95,6 +97,7 @@ def test_every_rejected_candidate_has_its_reasons(evolved: Path) -> None:
     assert promoted > 0
 
 
+@pytest.mark.slow
 def test_skills_cli_lists_shows_and_audits_decisions(evolved: Path, capsys) -> None:
     root = str(evolved.parent.parent)
     session = evolved.parent.name
@@ -132,6 +135,7 @@ def test_skills_cli_lists_shows_and_audits_decisions(evolved: Path, capsys) -> N
     )
 
 
+@pytest.mark.slow
 async def test_a_veto_sent_while_running_changes_the_next_trials_library(
     evolved: Path, tmp_path: Path
 ) -> None:
@@ -149,11 +153,7 @@ async def test_a_veto_sent_while_running_changes_the_next_trials_library(
     while not reader.trials():
         await asyncio.sleep(0.1)
     first_version = reader.trials()[0]["library_version"]
-    library = json.loads(
-        reader.query(
-            "SELECT skill_ids_json FROM library_versions WHERE version = ?", (first_version,)
-        )[0]["skill_ids_json"]
-    )
+    library = reader.library_version(first_version)["skills"]
     victim = library[0]
     command = reader.send_command(
         "veto", {"skill": victim["id"], "reason": "does not generalise"}, who="bo"
@@ -161,7 +161,11 @@ async def test_a_veto_sent_while_running_changes_the_next_trials_library(
     assert await asyncio.wait_for(task, 120) == "finished"
     result = reader.command(command)["result"]
     assert result.startswith("vetoed")
-    decision = reader.query("SELECT who, action, skill_id, reason FROM decisions")[0]
+    decision = {
+        k: v
+        for k, v in reader.decisions()[0].items()
+        if k in ("who", "action", "skill_id", "reason")
+    }
     assert decision == {
         "who": "bo",
         "action": "veto",
@@ -170,14 +174,11 @@ async def test_a_veto_sent_while_running_changes_the_next_trials_library(
     }
     versions = [t["library_version"] for t in reader.trials()]
     assert versions[-1] != first_version, "trials after the veto run with a new library version"
-    later = json.loads(
-        reader.query(
-            "SELECT skill_ids_json FROM library_versions WHERE version = ?", (versions[-1],)
-        )[0]["skill_ids_json"]
-    )
+    later = reader.library_version(versions[-1])["skills"]
     assert victim["id"] not in [s["id"] for s in later]
 
 
+@pytest.mark.slow
 def test_every_study_condition_builds_and_runs(evolved: Path, tmp_path: Path, capsys) -> None:
     conditions = "".join(
         f'\n[[conditions]]\nname = "{name}"\nlibrary = "{lib}"\n' + (f"k = {k}\n" if k else "")
@@ -240,8 +241,8 @@ def test_evolve_stops_when_the_library_arms_stop_writing_functions(
 ) -> None:
     """The round loop's control flow, with trials and mining replaced by scripted results:
     saturated when the library arm writes at most 25% of round 0's defs per block."""
+    from engine.config import parse_config
     from engine.sweep import evolve
-    from engine.sweep.config import parse_config
 
     defs = iter([1.0, 0.5, 0.2, 0.0])  # round 2: 0.2 <= 0.25 x 1.0
     ran: list[int] = []
@@ -265,8 +266,8 @@ def test_evolve_stops_when_the_library_arms_stop_writing_functions(
 
 
 def test_a_round_cut_short_is_never_saturated(monkeypatch, tmp_path: Path) -> None:
+    from engine.config import parse_config
     from engine.sweep import evolve
-    from engine.sweep.config import parse_config
 
     statuses = iter(["finished", "stopped"])
 

@@ -147,6 +147,7 @@ def test_condition_sizes_follow_their_definitions() -> None:
 
 def test_saturation_counts_defs_per_block_of_library_arms(tmp_path) -> None:
     """Two C1 blocks with 3 and 1 top-level defs: 2.0 per block; P21_a is not a library arm."""
+    from engine.sandbox.result import ExecResult
     from engine.skills.saturation import defs_per_block, saturated
     from engine.trial.records import BlockRecord, TrialRecord
     from tests.sweep_helpers import begin_run, new_session
@@ -163,11 +164,10 @@ def test_saturation_counts_defs_per_block_of_library_arms(tmp_path) -> None:
         key = f"r0/{condition}/syn/0000"
         run = begin_run(writer, key, index=i, condition=condition)
         for idx, code in enumerate(blocks):
-            writer.add_block(
-                run, key, BlockRecord(idx, "initial", "p", "r", code=code, executed=True)
-            )
+            block = BlockRecord(idx, "initial", "p", "r", code=code, result=ExecResult(ok=True))
+            writer.add_block(run, key, block)
         writer.finish_run(run, TrialRecord(key, "cube_lift", 0, "synthetic", "m", True))
-    rates = defs_per_block(writer.conn, 0, {"C1": "C1", "P21_a": "none"})
+    rates = defs_per_block(writer.reader, 0, {"C1": "C1", "P21_a": "none"})
     writer.close()
     assert rates == {("C1", "syn"): 2.0}
     assert saturated({("C1", "syn"): 0.5}, rates, 0.25) and not saturated(

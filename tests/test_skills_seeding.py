@@ -7,8 +7,9 @@ from dataclasses import replace
 from engine.llm.replay import ReplayBackend
 from engine.skills.conditions import Skill
 from engine.skills.library import snapshot
-from engine.trial.loop import TrialSpec, run_trial
+from engine.trial.loop import run_trial
 from tests.corpora import skills_corpus as K
+from tests.sweep_helpers import trial_spec
 
 QUAT = Skill(
     "a",
@@ -30,7 +31,7 @@ CALL = "import numpy as np\nprint(grasp_quaternion(np.eye(4)))"
 
 
 async def _run(library) -> str:
-    spec = TrialSpec(trial_id="seed", quality="fast", library=library)
+    spec = trial_spec("seed", quality="fast", library=library)
     record = await run_trial(spec, ReplayBackend([CALL, "FINISH"]))
     block = record.blocks[0]
     return block.stdout if block.ok else block.exception
@@ -53,7 +54,7 @@ async def test_isolated_injection_fails_with_the_name_error_seeding_avoids() -> 
 async def test_a_library_hands_the_trial_its_functions_but_not_its_imports() -> None:
     """As in CaP-X, numpy is not pre-imported; a library's own import must not change that
     (else a program that forgets it would fail in P21_a and work in a library condition)."""
-    spec = TrialSpec(trial_id="np", quality="fast", library=snapshot("C1", [PICK, QUAT]))
+    spec = trial_spec("np", quality="fast", library=snapshot("C1", [PICK, QUAT]))
     probe = "print(callable(grasp_quaternion))\nprint(np.pi)"
     record = await run_trial(spec, ReplayBackend([probe, "FINISH"]))
     block = record.blocks[0]

@@ -18,6 +18,7 @@ from engine.cli import main
 from engine.errors import UserError
 from engine.stats import compare, n_needed, tost, wilson, wilson_many
 from engine.stats.summary import live_summary
+from engine.store.reader import SessionReader
 
 # --- Wilson intervals --------------------------------------------------------------------------
 
@@ -387,7 +388,7 @@ def test_live_summary_of_a_hundred_thousand_trials(tmp_path) -> None:
             "any_success, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-    summary = {s.condition: s for s in live_summary(conn)}
+    summary = {s.condition: s for s in live_summary(SessionReader.over(conn))}
     c2 = summary["C2"]
     assert c2.n == 50_000 and c2.k == sum(r[6] for r in rows if r[2] == "C2")
     assert (c2.low, c2.high) == pytest.approx((wilson(c2.k, c2.n).low, wilson(c2.k, c2.n).high))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.sweep.config import ConfigError, parse_config
+from engine.config import ConfigError, parse_config
 from engine.sweep.plan import plan_trials
 
 GOOD = """
@@ -87,7 +87,7 @@ def test_mistakes_are_one_line_naming_the_key(text: str, message: str) -> None:
 def test_examples_parse() -> None:
     from pathlib import Path
 
-    from engine.sweep.config import load_config
+    from engine.config import load_config
 
     examples = Path(__file__).resolve().parent.parent / "examples"
     demo = load_config(examples / "demo.toml")

@@ -11,12 +11,13 @@ import pytest
 
 from engine.cli import main
 from engine.commands.session import executor_choice
+from engine.config import load_config
 from engine.errors import UserError
+from engine.executors import ExecutorChoice, WorkerLost
+from engine.executors.local import LocalExecutor
 from engine.llm.ratelimit import RequestPacer
 from engine.store.sessions import DB_NAME
 from engine.store.writer import SessionWriter
-from engine.sweep.config import load_config
-from engine.sweep.executor import ExecutorChoice, LocalExecutor, WorkerLost
 from engine.sweep.plan import plan_trials
 from engine.sweep.runner import MAX_WORKER_LOSSES, SweepRunner
 from engine.sweep.session import (
@@ -38,14 +39,12 @@ class LosesWorkers(LocalExecutor):
         self.losses = losses
         self.attempts: dict[str, int] = {}
 
-    async def run(self, spec, backbone, backend, *, sink, on_block, on_placed):
+    async def run(self, spec, backbone, *, sink, on_block, on_placed):
         n = self.attempts[spec.trial_id] = self.attempts.get(spec.trial_id, 0) + 1
         on_placed({"host": "fake", "pid": 1000 + n, "node": "n1"})
         if n <= self.losses:
             raise WorkerLost(f"attempt {n} killed")
-        return await super().run(
-            spec, backbone, backend, sink=sink, on_block=on_block, on_placed=on_placed
-        )
+        return await super().run(spec, backbone, sink=sink, on_block=on_block, on_placed=on_placed)
 
 
 async def _run(tmp_path: Path, executor: LocalExecutor, n: int = 1) -> tuple[str, Path]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.sweep.config import ConfigError, parse_config
+from engine.config import ConfigError, parse_config
 from engine.sweep.session import config_for_resume, create_session, stored_config
 from tests.sweep_helpers import autocapx, query, write_config
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.stats.summary import live_summary
+from engine.store.reader import SessionReader
 from tests.ray_cluster import RayCluster
 from tests.sweep_helpers import autocapx, write_config
 
@@ -44,7 +45,7 @@ def cluster() -> Iterator[RayCluster]:
                 os.environ[key] = value
 
 
-def _db(sessions: Path, timeout_s: float = 60.0) -> Path:
+def _db(sessions: Path, timeout_s: float = 120.0) -> Path:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
         found = list(sessions.glob("*/session.db"))
@@ -74,7 +75,10 @@ def _results(db: Path) -> dict[str, tuple]:
 def _table(db: Path) -> list[tuple]:
     conn = sqlite3.connect(db)
     try:
-        return [(s.condition, s.backbone, s.k, s.n) for s in live_summary(conn, by_backbone=True)]
+        return [
+            (s.condition, s.backbone, s.k, s.n)
+            for s in live_summary(SessionReader.over(conn), by_backbone=True)
+        ]
     finally:
         conn.close()
 
@@ -175,7 +179,7 @@ def test_a_killed_head_leaves_no_workers_and_resume_finishes_exactly(
     assert in_flight, "the kill hit trials in flight"
     t0 = time.monotonic()
     while any(_alive(pid) for pid in pids):  # Ray ends the actors of a dead driver
-        assert time.monotonic() - t0 < 60, "worker processes outlived the head"
+        assert time.monotonic() - t0 < 120, "worker processes outlived the head"
         time.sleep(0.2)
 
     resume = autocapx("resume", db.parent.name, sessions=sessions)  # the stored executor: ray
@@ -203,8 +207,18 @@ def test_pause_resume_and_stop_reach_a_ray_sweep(cluster: RayCluster, tmp_path: 
     reader.send_command("pause", who="tester")
     _until(lambda: reader.session()["status"] == "paused")
     started = len(reader.trials())
-    time.sleep(4.0)  # the trial in flight may finish; no new one may start
-    assert len(reader.trials()) == started
+
+    def none_started() -> bool:
+        assert len(reader.trials()) == started, "a trial was started while paused"
+        return True
+
+    # The trial in flight may finish; no new one may start. Wait until it has finished, then
+    # until the runner has answered one more command (so its loop ran on after that trial).
+    _until(lambda: none_started() and not reader.trials(status="running"))
+    again = reader.send_command("pause", who="tester")
+    _until(lambda: none_started() and (reader.command(again) or {}).get("result"))
+    assert len(reader.trials()) == started and not reader.trials(status="running")
+    assert reader.session()["status"] == "paused"
     reader.send_command("resume")
     _until(lambda: len(reader.trials()) > started)
     _running_trial_in_a_block(reader.path)
@@ -228,7 +242,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _until(predicate, timeout_s: float = 60.0) -> None:
+def _until(predicate, timeout_s: float = 120.0) -> None:
+    """Poll ``predicate`` until it holds; fail after ``timeout_s``."""
     t0 = time.monotonic()
     while not predicate():
         assert time.monotonic() - t0 < timeout_s, "condition not reached"

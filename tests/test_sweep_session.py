@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.config import load_config
 from engine.errors import UserError
 from engine.store.reader import SessionReader
 from engine.store.sessions import find_session
 from engine.store.writer import SessionWriter
-from engine.sweep.config import load_config
 from engine.sweep.session import create_session, execute_session, runner_lock
 from tests.sweep_helpers import autocapx, done_rows, write_config
 
@@ -83,12 +83,22 @@ async def test_pause_resume_and_stop_commands_reach_the_runner(tmp_path: Path) -
     directory = create_session(config, tmp_path / "sessions")
     reader = SessionReader(directory / "session.db")
     task = asyncio.create_task(execute_session(directory, config, quiet=True))
-    await asyncio.sleep(0.5)
+    await _until(lambda: len(reader.trials()) > 0)  # the sweep is under way
     reader.send_command("pause", who="tester")
     await _until(lambda: reader.session()["status"] == "paused")
     started = len(reader.trials())
-    await asyncio.sleep(4.0)  # the trial in flight may finish; no new one may start
-    assert len(reader.trials()) == started
+
+    def none_started() -> bool:
+        assert len(reader.trials()) == started, "a trial was started while paused"
+        return True
+
+    # The trial in flight may finish; no new one may start. Wait until it has finished, then
+    # until the runner has answered one more command (so its loop ran on after that trial).
+    await _until(lambda: none_started() and not reader.trials(status="running"))
+    again = reader.send_command("pause", who="tester")
+    await _until(lambda: none_started() and (reader.command(again) or {}).get("result"))
+    assert len(reader.trials()) == started and not reader.trials(status="running")
+    assert reader.session()["status"] == "paused"
     reader.send_command("resume")
     await _until(lambda: len(reader.trials()) > started)
     stop = reader.send_command("stop")
@@ -101,7 +111,8 @@ async def test_pause_resume_and_stop_commands_reach_the_runner(tmp_path: Path) -
     assert {"trial_started", "llm_delta", "exec_result", "command", "session_state"} <= kinds
 
 
-async def _until(predicate, timeout: float = 30.0) -> None:
+async def _until(predicate, timeout: float = 120.0) -> None:
+    """Poll ``predicate`` (yielding to the event loop) until it holds; fail after ``timeout``."""
     t0 = time.monotonic()
     while not predicate():
         assert time.monotonic() - t0 < timeout, "condition not reached"
@@ -172,17 +183,17 @@ def test_unknown_missing_corrupt_and_locked_databases_are_clear_errors(
         holder.close()
 
 
+@pytest.mark.slow
 def test_a_reader_stays_consistent_while_the_writer_runs(tmp_path: Path) -> None:
     config = write_config(tmp_path / "s.toml", n=3, concurrency=2)
     sessions = tmp_path / "sessions"
     proc = autocapx("run", str(config), sessions=sessions)
-    while not list(sessions.glob("*/session.db")):
-        time.sleep(0.05)
-    db = next(sessions.glob("*/session.db"))
-    time.sleep(0.3)
+    db = _created_session(sessions, proc)
     reader = SessionReader(db)
     last_done, last_seq, checks = 0, 0, 0
+    deadline = time.monotonic() + 300
     while proc.poll() is None or checks < 3:
+        assert time.monotonic() < deadline, "the sweep did not end"
         progress = reader.progress()
         assert progress["done"] >= last_done, "completed trials never disappear"
         last_done = progress["done"]
@@ -198,6 +209,26 @@ def test_a_reader_stays_consistent_while_the_writer_runs(tmp_path: Path) -> None
         checks += 1
         time.sleep(0.2)
     assert proc.returncode == 0 and reader.progress()["done"] == 6
+
+
+def _created_session(sessions: Path, proc, timeout: float = 120.0) -> Path:
+    """The session database ``proc`` creates under ``sessions``, once its session row is in
+    (the file appears a moment before its schema)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for db in sessions.glob("*/session.db"):
+            try:
+                conn = sqlite3.connect(db, timeout=10)
+                try:
+                    if conn.execute("SELECT COUNT(*) FROM session").fetchone()[0]:
+                        return db
+                finally:
+                    conn.close()
+            except sqlite3.OperationalError:
+                pass  # no schema yet
+        assert proc.poll() is None, f"the runner exited ({proc.returncode}) before its session"
+        time.sleep(0.05)
+    raise AssertionError("no session was created")
 
 
 def test_a_dead_api_halts_the_sweep_and_counts_nothing(tmp_path: Path, capsys, monkeypatch) -> None:

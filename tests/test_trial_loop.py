@@ -15,14 +15,14 @@ from engine.trial import prompts as p
 from engine.trial.loop import TrialSpec, run_trial
 from engine.trial.records import Price
 from tests.openai_server import Behaviour
+from tests.sweep_helpers import trial_spec
 
 LIFT = (Path(__file__).resolve().parent.parent / "examples" / "cube_lift.py").read_text()
 
 
 def spec(**kw) -> TrialSpec:
-    kw.setdefault("trial_id", "t")
     kw.setdefault("seed", 3)
-    return TrialSpec(quality="fast", **kw)
+    return trial_spec(kw.pop("trial_id", "t"), quality="fast", **kw)
 
 
 async def test_fix_after_a_failure_then_finish() -> None:

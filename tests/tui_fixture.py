@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from engine.sandbox.result import ExecResult
 from engine.store.writer import SessionWriter
 from engine.trial.records import BlockRecord
 
@@ -70,11 +71,11 @@ def build(directory: Path, *, running: bool = True) -> Path:
                     prompt="p",
                     reply="r",
                     code=CODE,
-                    executed=True,
-                    ok=True,
-                    stdout="lifted\n",
-                    success=idx == 1,
-                    reward=1.0 if idx else 0.5,
+                    result=ExecResult(
+                        ok=True,
+                        stdout="lifted\n",
+                        summary={"success": idx == 1, "reward": 1.0 if idx else 0.5},
+                    ),
                 )
                 writer.add_block(run_id, trials[run_id - 1][0], block)
         skills = [

@@ -12,38 +12,22 @@ simulator: privileged) and ``APIS`` (the API objects); neither exists here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from engine.api.perception import PerceptionNoise
 from engine.api.robot import RobotAPI, StatusListener
 from engine.sim.simulator import SimConfig, Simulator
-from engine.world import CAMERA_SIZE
-
-
-@dataclass
-class EnvConfig:
-    """Everything that determines a trial's world (with the seed)."""
-
-    task: str = "cube_lift"
-    camera_size: int = CAMERA_SIZE
-    quality: str = "full"
-    noise: dict = field(default_factory=dict)
-    privileged_observations: bool = False
-    """Add the simulator's object poses to observations (off by default; labelled PRIVILEGED)."""
+from engine.world import WorldSpec
 
 
 class TrialEnv:
     """Simulator + API + a fresh namespace (the API functions, ``INPUTS``, ``RESULT``)."""
 
-    def __init__(self, config: EnvConfig, seed: int, status_listener: StatusListener | None = None):
-        self.config = config
-        self.seed = seed
-        self.sim = Simulator(
-            SimConfig(task=config.task, camera_size=config.camera_size, quality=config.quality),
-            seed=seed,
-        )
-        self.api = self._api(PerceptionNoise(**config.noise), status_listener)
+    def __init__(self, world: WorldSpec, status_listener: StatusListener | None = None):
+        self.world = world
+        self.sim = Simulator(SimConfig.of(world), seed=world.seed)
+        self.api = self._api(PerceptionNoise(**world.noise), status_listener)
         self.namespace: dict[str, Any] = {}
         self._fresh_namespace()
         self.api_names = tuple(self.api.functions())
@@ -53,7 +37,7 @@ class TrialEnv:
             self.sim,
             noise,
             listener,
-            privileged_observations=self.config.privileged_observations,
+            privileged_observations=self.world.privileged_observations,
         )
 
     def _fresh_namespace(self) -> None:
@@ -61,9 +45,13 @@ class TrialEnv:
         self.namespace.update({"INPUTS": None, "RESULT": None, **self.api.functions()})
         self._blocks = 0
 
+    @property
+    def seed(self) -> int:
+        return self.world.seed
+
     def reset(self, seed: int) -> None:
         """Start a new episode in the same scene (cheaper than building a new environment)."""
-        self.seed = seed
+        self.world = replace(self.world, seed=seed)
         self.sim.reset(seed)
         self.api = self._api(self.api.noise, self.api.status_listener)
         self._fresh_namespace()
@@ -113,25 +101,7 @@ class TrialEnv:
         self.sim.close()
 
 
-def build_env(
-    task: str = "cube_lift",
-    seed: int = 0,
-    camera_size: int = CAMERA_SIZE,
-    quality: str = "full",
-    noise: dict | None = None,
-    status_listener: StatusListener | None = None,
-    privileged_observations: bool = False,
-) -> TrialEnv:
-    """Namespace factory: a fresh environment for one trial."""
-    config = EnvConfig(
-        task=task,
-        camera_size=camera_size,
-        quality=quality,
-        noise=dict(noise or {}),
-        privileged_observations=privileged_observations,
-    )
-    return TrialEnv(config, seed, status_listener)
-
-
-def env_config_dict(config: EnvConfig) -> dict:
-    return asdict(config)
+def build_env(status_listener: StatusListener | None = None, **world: Any) -> TrialEnv:
+    """Namespace factory: a fresh environment for one trial; ``world`` holds the
+    :class:`~engine.world.WorldSpec` fields (how a sandbox worker is started)."""
+    return TrialEnv(WorldSpec(**world), status_listener)

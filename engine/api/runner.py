@@ -8,10 +8,10 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.api.env import TrialEnv, build_env
 from engine.sim.tasks import TABLE_TOP_Z
-from engine.world import CAMERA_SIZE
 
 
 @dataclass
@@ -48,21 +48,20 @@ def _error_line(exc: BaseException, filename: str) -> str:
 def run_program(
     source: str,
     *,
-    task: str = "cube_lift",
-    seed: int = 0,
-    camera_size: int = CAMERA_SIZE,
-    quality: str = "full",
-    noise: dict | None = None,
     save_frames: Path | None = None,
     env: TrialEnv | None = None,
     library_source: str = "",
+    **world: Any,
 ) -> ProgramResult:
     """Execute ``source`` in a fresh namespace over a fresh scene; exceptions become ``error``.
 
-    ``library_source`` (e.g. the curated-9 helpers) is executed in a namespace of its own and
-    its functions bound into the program's, as the sandbox worker seeds a library."""
+    The scene is ``env``'s, or a new one of ``world`` (:class:`~engine.world.WorldSpec` fields;
+    ``seed`` alone is taken when ``env`` is given, for the report). ``library_source`` (e.g. the
+    curated-9 helpers) is executed in a namespace of its own and its functions bound into the
+    program's, as the sandbox worker seeds a library."""
     t0 = time.perf_counter()
-    env = env or build_env(task, seed, camera_size, quality, noise)
+    env = env or build_env(**world)
+    task, seed = env.world.task, world.get("seed", env.seed)
     frames: dict[str, str] = {}
     if save_frames is not None:
         frames["before"] = _save_frame(env, save_frames / f"{task}_seed{seed}_before.png")

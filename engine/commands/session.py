@@ -1,4 +1,4 @@
-"""Session commands: ``run``, ``resume``, ``sessions``, ``export``."""
+"""Session commands: ``run``, ``resume``, ``sessions``, ``migrate``, ``export``."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def executor_args(p: argparse.ArgumentParser, *, resume: bool = False) -> None:
 def executor_choice(args: argparse.Namespace, stored: object = None) -> object:
     """The ExecutorChoice the flags ask for, starting from ``stored`` (resume) or local."""
     from engine.errors import UserError
-    from engine.sweep.executor import ExecutorChoice
+    from engine.executors import ExecutorChoice
 
     base = stored if isinstance(stored, ExecutorChoice) else ExecutorChoice()
     kind = args.executor or base.kind
@@ -89,6 +89,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     _sessions_dir(ls)
     ls.set_defaults(handler=_sessions)
 
+    mig = sub.add_parser(
+        "migrate", help="bring a session made by an older autocapx to this schema (adds only)"
+    )
+    mig.add_argument("session", help="session id (a unique prefix is enough)")
+    _sessions_dir(mig)
+    mig.set_defaults(handler=_migrate)
+
     ex = sub.add_parser("export", help="export a session's trials, blocks, skills or decisions")
     ex.add_argument("session")
     ex.add_argument("--format", choices=("csv", "jsonl"), default="csv")
@@ -129,8 +136,8 @@ def _detach(directory: Path, root: Path) -> None:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from engine.config import load_config
     from engine.store.sessions import sessions_root
-    from engine.sweep.config import load_config
     from engine.sweep.session import create_session, execute_session
 
     config = load_config(args.config)
@@ -187,6 +194,19 @@ def _resume(args: argparse.Namespace) -> int:
         print(f"resuming session {directory.name}", flush=True)
     status = asyncio.run(execute_session(directory, config, quiet=args.quiet, executor=executor))
     return _exit_code(status)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from engine.store.sessions import find_session, sessions_root
+    from engine.sweep.session import migrate_session
+
+    directory = find_session(sessions_root(args.sessions_dir), args.session).parent
+    before, after = migrate_session(directory)
+    if before == after:
+        print(f"session {directory.name} is at schema version {after}: nothing to do")
+    else:
+        print(f"session {directory.name}: schema version {before} -> {after}")
+    return 0
 
 
 def _sessions(args: argparse.Namespace) -> int:

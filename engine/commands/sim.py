@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.world import CAMERA_SIZE, MAX_CAMERA_SIZE, MIN_CAMERA_SIZE
+from engine.world import CAMERA_SIZE, MAX_CAMERA_SIZE, MIN_CAMERA_SIZE, WorldSpec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,14 +71,16 @@ def _run(args: argparse.Namespace) -> int:
     result = asyncio.run(
         run_program_sandboxed(
             source,
-            task=args.task,
-            seed=args.seed,
-            camera_size=args.camera_size,
-            quality=args.quality,
+            WorldSpec(
+                task=args.task,
+                seed=args.seed,
+                camera_size=args.camera_size,
+                quality=args.quality,
+                privileged_observations=args.privileged_observations,
+            ),
             save_frames=args.save_frames,
             timeout_s=args.timeout,
             library_source=library.source,
-            privileged_observations=args.privileged_observations,
         )
     )
     if args.json:

@@ -49,9 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _evolve(args: argparse.Namespace) -> int:
+    from engine.config import load_config
     from engine.errors import UserError
     from engine.store.sessions import sessions_root
-    from engine.sweep.config import load_config
     from engine.sweep.evolve import run_rounds
     from engine.sweep.session import create_session
 
@@ -96,16 +96,19 @@ def _skills(args: argparse.Namespace) -> int:
         reader.close()
 
 
+LIST_KEYS = ("id", "name", "status", "override", "occurrences", "success_rate", "quality")
+
+
 def _list(reader, args) -> int:
-    sql = "SELECT id, name, status, override, occurrences, success_rate, quality FROM skills"
-    if args.status != "all":
-        sql += f" WHERE status = '{args.status}'"
-    rows = reader.query(sql + " ORDER BY status DESC, quality DESC, name")
-    reasons = {}
-    for g in reader.query(
-        "SELECT skill_id, gate, reason FROM gate_results WHERE passed = 0 ORDER BY id"
-    ):
-        reasons.setdefault(g["skill_id"], []).append(f"{g['gate']}: {g['reason']}")
+    rows = [
+        {k: r[k] for k in LIST_KEYS}
+        for r in reader.skills()
+        if args.status == "all" or r["status"] == args.status
+    ]
+    reasons: dict[str, list[str]] = {}
+    for g in reader.gate_results():
+        if not g["passed"]:
+            reasons.setdefault(g["skill_id"], []).append(f"{g['gate']}: {g['reason']}")
     if args.json:
         for r in rows:
             r["failed_gates"] = reasons.get(r["id"], [])
@@ -129,7 +132,7 @@ def _list(reader, args) -> int:
 def _usage(reader, args) -> int:
     from engine.skills.usage import merged, usage_by_arm
 
-    arms = usage_by_arm(reader.conn)
+    arms = usage_by_arm(reader)
     everything = merged(arms.values())
     if args.json:
         out = {**everything.summary(), "skills": everything.rows(), "arms": []}
@@ -174,12 +177,14 @@ def _usage(reader, args) -> int:
 def _show(reader, ref: str) -> int:
     from engine.errors import UserError
 
-    rows = reader.query(
-        "SELECT * FROM skills WHERE id = ? OR name = ? ORDER BY quality DESC", (ref, ref)
-    )
+    rows = reader.skills_named(ref)
+    exact = [r for r in rows if r["id"] == ref]
     if not rows:
         raise UserError(f"no skill {ref!r} in this session")
-    s = rows[0]
+    if not exact and len(rows) > 1:
+        listing = ", ".join(f"{r['id']} (quality {r['quality']:.2f})" for r in rows)
+        raise UserError(f"{len(rows)} skills are named {ref!r}: {listing}; give the id")
+    s = (exact or rows)[0]
     print(
         f"{s['name']} ({s['id']}) · {s['status']}{' · ' + s['override'] if s['override'] else ''}"
     )
@@ -187,11 +192,9 @@ def _show(reader, ref: str) -> int:
         f"appeared in {s['occurrences']} trials · success {s['success_rate']:.0%} · quality {s['quality']:.2f}"
     )
     print("gates:")
-    for g in reader.query(
-        "SELECT gate, passed, reason FROM gate_results WHERE skill_id = ? ORDER BY id", (s["id"],)
-    ):
+    for g in reader.gate_results(s["id"]):
         print(f"  {'PASS' if g['passed'] else 'FAIL'} {g['gate']:12} {g['reason']}")
-    for d in reader.query("SELECT * FROM decisions WHERE skill_id = ? ORDER BY id", (s["id"],)):
+    for d in reader.decisions(s["id"]):
         print(f"decision: {d['action']} by {d['who']} at {time.ctime(d['at'])}: {d['reason']}")
     print("source:")
     print(s["source"])
@@ -215,12 +218,12 @@ def _decide(args, path: Path) -> int:
 
         config, _ = stored_config(directory)
         with runner_lock(directory):
-            manager, conn = open_manager(config, directory)
+            manager = open_manager(config, directory)
             try:
                 manager.refresh()
                 result = manager.handle(command)
             finally:
-                conn.close()
+                manager.store.close()
         print(result)
         return 0 if not result.startswith("rejected") else 2
     reader = SessionReader(path)

@@ -92,6 +92,7 @@ def _trial(args: argparse.Namespace) -> int:
     from engine.skills.library import builtin_library
     from engine.trial.loop import TrialSpec, run_trial
     from engine.trial.prompts import BUILT_IN, load_prompt_set
+    from engine.world import WorldSpec
 
     get_task(args.task)
     if args.max_regenerations < 0:
@@ -118,15 +119,17 @@ def _trial(args: argparse.Namespace) -> int:
         )
     spec = TrialSpec(
         trial_id=f"{args.task}-seed{args.seed}",
-        task=args.task,
-        seed=args.seed,
+        world=WorldSpec(
+            task=args.task,
+            seed=args.seed,
+            quality=args.quality,
+            privileged_observations=args.privileged_observations,
+        ),
         condition=args.library,
         library=builtin_library(args.library),
         max_regenerations=args.max_regenerations,
         block_timeout_s=args.block_timeout,
-        quality=args.quality,
         feedback=args.feedback,
-        privileged_observations=args.privileged_observations,
         prompts=prompts,
     )
     label = f"{backend.model} (SYNTHETIC offline coder)" if backend.synthetic else backend.model

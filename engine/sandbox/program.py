@@ -8,40 +8,23 @@ from pathlib import Path
 from engine.api.runner import ProgramResult
 from engine.sandbox.worker import SandboxError, SandboxWorker
 from engine.sim.tasks import get_task
-from engine.world import CAMERA_SIZE
-
-ENV_FACTORY = "engine.api.env:build_env"
+from engine.world import ENV_FACTORY, WorldSpec
 
 
 async def run_program_sandboxed(
     source: str,
+    world: WorldSpec,
     *,
-    task: str = "cube_lift",
-    seed: int = 0,
-    camera_size: int = CAMERA_SIZE,
-    quality: str = "full",
-    noise: dict | None = None,
     save_frames: Path | None = None,
     timeout_s: float = 180.0,
     library_source: str = "",
-    privileged_observations: bool = False,
 ) -> ProgramResult:
     """Same result as :func:`engine.api.runner.run_program`, but the program runs sandboxed
     (with ``library_source`` seeded into its namespace as a trial's library is)."""
-    get_task(task)  # unknown task: a clear error before a worker starts
+    get_task(world.task)  # unknown task: a clear error before a worker starts
+    task, seed = world.task, world.seed
     t0 = time.perf_counter()
-    worker = SandboxWorker(
-        ENV_FACTORY,
-        {
-            "task": task,
-            "seed": seed,
-            "camera_size": camera_size,
-            "quality": quality,
-            "noise": noise or {},
-            "privileged_observations": privileged_observations,
-        },
-        seed_code=library_source,
-    )
+    worker = SandboxWorker(ENV_FACTORY, world.to_kwargs(), seed_code=library_source)
     try:
         await worker.start()
         result = await worker.run_block(

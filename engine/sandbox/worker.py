@@ -20,7 +20,8 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from engine.sandbox.result import ExecResult
 
 DEFAULT_MEMORY_BYTES = 6 * 2**30
 """Address-space cap per worker. MuJoCo's software GL reserves a lot of virtual memory."""
@@ -32,27 +33,6 @@ OnEvent = Callable[[dict], None]
 
 class SandboxError(Exception):
     """The worker could not be started or the environment could not be built."""
-
-
-@dataclass
-class BlockResult:
-    """What one block did. ``ok`` is False on an exception, a policy violation or a kill."""
-
-    ok: bool
-    stdout: str = ""
-    stderr: str = ""
-    exception: str | None = None
-    violation: str | None = None
-    killed: str | None = None
-    exec_time_s: float = 0.0
-    wall_time_s: float = 0.0
-    status: dict = field(default_factory=dict)
-    summary: dict = field(default_factory=dict)
-    frames: dict[str, bytes] = field(default_factory=dict)
-    skill_calls: dict[str, list[int]] = field(default_factory=dict)
-    """Library skill -> [calls, calls that raised], counted at run time in the worker."""
-    api_calls: dict[str, int] = field(default_factory=dict)
-    """API function -> calls during the block (skills' own API calls included)."""
 
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -247,7 +227,7 @@ class SandboxWorker:
         frames: bool = False,
         on_event: OnEvent | None = None,
         cpu_s: float | None = None,
-    ) -> BlockResult:
+    ) -> ExecResult:
         """Run one block; stdout lines and status dicts reach ``on_event`` as they happen.
 
         ``timeout_s`` is wall-clock time (overrun: the worker is killed); ``cpu_s`` is CPU time
@@ -255,7 +235,7 @@ class SandboxWorker:
         overrun: the kernel ends the worker with SIGXCPU). Either way ``killed`` says why and
         :meth:`restart` gives a fresh worker. Nothing the code does makes this raise."""
         if not self.alive:
-            return BlockResult(ok=False, killed="the worker is not running")
+            return ExecResult(ok=False, killed="the worker is not running")
         t0 = time.perf_counter()
         lines: list[str] = []
 
@@ -271,7 +251,7 @@ class SandboxWorker:
             reply = await asyncio.wait_for(self._receive_final(collect), timeout_s)
         except TimeoutError:
             await self.kill()
-            return BlockResult(
+            return ExecResult(
                 ok=False,
                 stdout="\n".join(lines),
                 stderr=f"TimeoutError: the block ran longer than {timeout_s:g} s and was stopped\n",
@@ -287,14 +267,14 @@ class SandboxWorker:
             else:  # the worker itself failed: its state is suspect, so it goes like a crash
                 reason = reply.get("message", "the worker answered nonsense")
                 await self.kill()
-            return BlockResult(
+            return ExecResult(
                 ok=False,
                 stdout="\n".join(lines),
                 stderr=f"WorkerDied: {reason}\n",
                 killed=reason,
                 wall_time_s=time.perf_counter() - t0,
             )
-        return BlockResult(
+        return ExecResult(
             ok=bool(reply["ok"]),
             stdout=reply["stdout"],
             stderr=reply["stderr"],

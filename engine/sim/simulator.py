@@ -17,7 +17,7 @@ import numpy as np
 from engine.sim.render import Frame, FrameRenderer
 from engine.sim.scene import SceneModel, build_scene
 from engine.sim.tasks import TABLE_TOP_Z, Outcome, Task, get_task
-from engine.world import CAMERA_SIZE
+from engine.world import CAMERA_SIZE, WorldSpec
 
 PHYSICS_DT = 0.002
 CONTROL_HZ = 20
@@ -43,13 +43,17 @@ class EpisodeCapReached(RuntimeError):
 
 @dataclass
 class SimConfig:
-    """How a simulator is built: task, camera size, render quality, perception noise."""
+    """The simulator's share of a world: task, camera size, render quality (and the episode cap)."""
 
     task: str = "cube_lift"
     camera_size: int = CAMERA_SIZE
     quality: str = "full"
     """"full": visual meshes, shadows, MSAA (people, perception realism); "fast": collision geometry only."""
     episode_cap: int = EPISODE_CAP
+
+    @classmethod
+    def of(cls, world: WorldSpec) -> SimConfig:
+        return cls(task=world.task, camera_size=world.camera_size, quality=world.quality)
 
 
 @dataclass

@@ -19,25 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.config import LIBRARY_ALIASES
 from engine.errors import UserError
 from engine.skills import quality as q
 from engine.skills.gates import GateResult, passed
 from engine.skills.mining import Candidate
 
-ALIASES = {
-    "none": "P21_a",
-    "P21_a": "P21_a",
-    "curated9": "curated9",
-    "C1": "C1",
-    "all_gated": "C1",
-    "C2": "C2",
-    "quality_gated": "C2",
-    "C3v2": "C3v2",
-    "structural_dedup": "C3v2",
-    "manual_k": "manual_k",
-    "top_k": "manual_k",
-    "empty_ns": "empty_ns",
-}
+ALIASES = LIBRARY_ALIASES
 MINED = ("C1", "C2", "C3v2", "manual_k", "empty_ns")
 
 

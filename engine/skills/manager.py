@@ -9,41 +9,36 @@ approve/veto command with its audit record.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from engine.config import SweepConfig
 from engine.errors import UserError
+from engine.events import DecisionRecorded, Event, GateChecked, LibraryVersion, SkillCandidate
 from engine.skills import conditions as cond
 from engine.skills import quality as q
 from engine.skills.gates import GateConfig, GateResult, passed, run_gates
 from engine.skills.library import builtin_library, snapshot
 from engine.skills.mining import BlockCode, Candidate, Provenance, pool
-from engine.store.db import open_db
-from engine.store.sessions import DB_NAME, find_session
-from engine.sweep.config import SweepConfig
-from engine.trial.loop import LibrarySnapshot
+from engine.store.reader import SessionReader
+from engine.store.sessions import find_session
+from engine.store.writer import SessionWriter
+from engine.trial.spec import LibrarySnapshot
 
-BLOCKS_SQL = (
-    "SELECT b.code, b.trial_key, b.idx, t.backbone, t.condition, t.final_success, t.round, "
-    "t.trial_index FROM blocks b JOIN trials t ON t.run_id = b.run_id "
-    "WHERE t.status = 'done' AND b.executed = 1 "
-    "AND COALESCE(b.exception, '') NOT LIKE 'SyntaxError%' ORDER BY t.round, t.trial_index, b.idx"
-)
-"""Executed blocks of completed trials, in plan order (so the pool, its candidates' first
-sightings and hence every library version are the same whatever order trials finished in); a
-block that did not even parse never defined anything."""
+Emit = Callable[[Event], None]
 
 
 def load_blocks(
-    conn: sqlite3.Connection, round_: int | None = None, bound: int | None = None
+    reader: SessionReader, round_: int | None = None, bound: int | None = None
 ) -> list[BlockCode]:
     """Blocks of the trials of rounds before ``round_`` and, of ``round_`` itself, those with
-    plan index below ``bound`` (``bound`` None: all of it; ``round_`` None: every round)."""
-    rows = conn.execute(BLOCKS_SQL).fetchall()
+    plan index below ``bound`` (``bound`` None: all of it; ``round_`` None: every round), in
+    plan order, so the pool, its candidates' first sightings and hence every library version
+    are the same whatever order the trials finished in."""
     return [
         BlockCode(r[0] or "", Provenance(r[1], r[2], r[3], r[4], bool(r[5]), r[6]))
-        for r in rows
+        for r in SessionReader.over(reader).mining_blocks()
         if round_ is None or r[6] < round_ or (r[6] == round_ and (bound is None or r[7] < bound))
     ]
 
@@ -52,13 +47,13 @@ class SkillManager:
     def __init__(
         self,
         config: SweepConfig,
-        conn: sqlite3.Connection,
-        emit=None,
+        store: SessionWriter,
+        emit: Emit | None = None,
         sessions_root: Path | None = None,
     ):
         self.config = config
-        self.conn = conn
-        self.emit = emit or (lambda kind, data: None)
+        self.store = store
+        self.emit: Emit = emit or store.event
         self.sessions_root = sessions_root
         s = config.skills
         self.gate_config = GateConfig(
@@ -74,27 +69,25 @@ class SkillManager:
         self.round = 0
         self.bound: int | None = None
         """Plan index of this round below which trials feed the pool (None: all of them)."""
-        self._known: set[str] = {r[0] for r in conn.execute("SELECT id FROM skills")}
+        self._known: set[str] = store.reader.skill_ids()
 
     # ------------------------------------------------------------------- pool
     def _pool_blocks(self) -> list[BlockCode]:
         source = self.config.skills.pool
         if source == "self":
-            return load_blocks(self.conn, self.round, self.bound)
+            return load_blocks(self.store.reader, self.round, self.bound)
         root = self.sessions_root or Path("sessions")
-        other = open_db(find_session(root, source))
+        other = SessionReader(find_session(root, source))
         try:
-            return load_blocks(other.conn)
+            return load_blocks(other)
         finally:
-            other.conn.close()
+            other.close()
 
     def overrides(self) -> tuple[frozenset[str], frozenset[str]]:
-        rows = self.conn.execute(
-            "SELECT id, override FROM skills WHERE override IS NOT NULL"
-        ).fetchall()
+        decided = self.store.reader.overrides()
         return (
-            frozenset(r[0] for r in rows if r[1] == "approved"),
-            frozenset(r[0] for r in rows if r[1] == "vetoed"),
+            frozenset(k for k, v in decided.items() if v == "approved"),
+            frozenset(k for k, v in decided.items() if v == "vetoed"),
         )
 
     def refresh(self, bound: int | None = None) -> int:
@@ -109,53 +102,47 @@ class SkillManager:
         self.gates = run_gates(self.candidates, self.gate_config)
         new = 0
         now = time.time()
-        with self.conn:
-            for c in self.candidates:
-                results = self.gates[c.id]
-                status = "promoted" if passed(results) else "rejected"
-                is_new = c.id not in self._known
-                self.conn.execute(
-                    "INSERT INTO skills (id, name, source, signature, docstring, structural_hash, "
-                    "occurrences, success_rate, quality, status, round, provenance_json, calls_json, first_seen) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET occurrences = excluded.occurrences, "
-                    "success_rate = excluded.success_rate, quality = excluded.quality, status = excluded.status",
-                    (
-                        c.id,
-                        c.name,
-                        c.info.source,
-                        c.info.signature,
-                        c.info.docstring,
-                        q.structural_hash(c.info.source),
-                        c.n_trials,
-                        round(c.success_rate, 4),
-                        q.quality(c),
-                        status,
-                        self.round,
-                        json.dumps([o.__dict__ for o in c.occurrences[:50]]),
-                        json.dumps(list(c.info.calls)),
-                        now,
-                    ),
+        rows = []
+        for c in self.candidates:
+            results = self.gates[c.id]
+            status = "promoted" if passed(results) else "rejected"
+            row = {
+                "id": c.id,
+                "name": c.name,
+                "source": c.info.source,
+                "signature": c.info.signature,
+                "docstring": c.info.docstring,
+                "structural_hash": q.structural_hash(c.info.source),
+                "occurrences": c.n_trials,
+                "success_rate": round(c.success_rate, 4),
+                "quality": q.quality(c),
+                "status": status,
+                "round": self.round,
+                "provenance_json": json.dumps([o.__dict__ for o in c.occurrences[:50]]),
+                "calls_json": json.dumps(list(c.info.calls)),
+                "first_seen": now,
+            }
+            rows.append((row, [(r.gate, r.passed, r.reason) for r in results]))
+        self.store.store_candidates(rows, self.round)
+        for c in self.candidates:
+            if c.id in self._known:
+                continue
+            new += 1
+            self._known.add(c.id)
+            results = self.gates[c.id]
+            failed = [f"{r.gate}: {r.reason}" for r in results if not r.passed]
+            status = "promoted" if passed(results) else "rejected"
+            self.emit(
+                SkillCandidate(
+                    id=c.id, name=c.name, status=status, quality=q.quality(c), failed=failed
                 )
-                self.conn.execute("DELETE FROM gate_results WHERE skill_id = ?", (c.id,))
-                self.conn.executemany(
-                    "INSERT INTO gate_results (skill_id, round, gate, passed, reason) VALUES (?, ?, ?, ?, ?)",
-                    [(c.id, self.round, r.gate, int(r.passed), r.reason) for r in results],
-                )
-                if is_new:
-                    new += 1
-                    self._known.add(c.id)
-                    failed = [f"{r.gate}: {r.reason}" for r in results if not r.passed]
-                    self.emit(
-                        "skill_candidate",
-                        {
-                            "id": c.id,
-                            "name": c.name,
-                            "status": status,
-                            "quality": q.quality(c),
-                            "failed": failed,
-                        },
+            )
+            for r in results:
+                self.emit(
+                    GateChecked(
+                        skill_id=c.id, name=c.name, gate=r.gate, passed=r.passed, reason=r.reason
                     )
+                )
         self.rebuild()
         return new
 
@@ -177,28 +164,21 @@ class SkillManager:
             previous = self.libraries.get(spec.name)
             self.libraries[spec.name] = lib
             if previous is None or previous.version != lib.version:
-                with self.conn:
-                    self.conn.execute(
-                        "INSERT OR IGNORE INTO library_versions (version, created_at, condition, round, "
-                        "skill_ids_json, source, docs, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            lib.version,
-                            time.time(),
-                            spec.name,
-                            self.round,
-                            json.dumps([{"id": i, "name": n} for i, n in lib.skills]),
-                            lib.source,
-                            lib.docs,
-                            f"{len(skills)} skills",
-                        ),
-                    )
+                self.store.add_library_version(
+                    lib.version,
+                    condition=spec.name,
+                    round_=self.round,
+                    skills=[{"id": i, "name": n} for i, n in lib.skills],
+                    source=lib.source,
+                    docs=lib.docs,
+                    note=f"{len(skills)} skills",
+                )
                 self.emit(
-                    "library_version",
-                    {
-                        "condition": spec.name,
-                        "version": lib.version,
-                        "skills": [n for _, n in lib.skills],
-                    },
+                    LibraryVersion(
+                        condition=spec.name,
+                        version=lib.version,
+                        skills=[n for _, n in lib.skills],
+                    )
                 )
 
     def library_for(self, condition: str) -> LibrarySnapshot:
@@ -220,15 +200,17 @@ class SkillManager:
 
     # ---------------------------------------------------------------- overrides
     def find(self, ref: str) -> tuple[str, str]:
-        row = self.conn.execute("SELECT id, name FROM skills WHERE id = ?", (ref,)).fetchone()
-        if row is None:
-            rows = self.conn.execute(
-                "SELECT id, name FROM skills WHERE name = ? ORDER BY quality DESC", (ref,)
-            ).fetchall()
-            if not rows:
-                raise UserError(f"no skill {ref!r} in this session")
-            row = rows[0]
-        return row[0], row[1]
+        """(id, name) of the skill ``ref`` names: an id, or a name that only one skill has."""
+        rows = self.store.reader.skills_named(ref)
+        by_id = [r for r in rows if r["id"] == ref]
+        if by_id:
+            return by_id[0]["id"], by_id[0]["name"]
+        if not rows:
+            raise UserError(f"no skill {ref!r} in this session")
+        if len(rows) > 1:
+            ids = ", ".join(r["id"] for r in rows)
+            raise UserError(f"{len(rows)} skills are named {ref!r} ({ids}): give the id")
+        return rows[0]["id"], rows[0]["name"]
 
     def handle(self, command: dict) -> str:
         """Apply an approve/veto command; returns what happened (stored with the command)."""
@@ -240,29 +222,21 @@ class SkillManager:
             return f"rejected: {exc}"
         reason = str(args.get("reason") or "").strip() or "(no reason given)"
         override = "approved" if action == "approve" else "vetoed"
-        with self.conn:
-            self.conn.execute("UPDATE skills SET override = ? WHERE id = ?", (override, skill_id))
-            self.conn.execute(
-                "INSERT INTO decisions (at, who, action, skill_id, reason, command_id) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), command.get("who", "?"), action, skill_id, reason, command.get("id")),
-            )
+        who = command.get("who") or "?"
+        self.store.record_decision(
+            skill_id, override, action=action, who=who, reason=reason, command_id=command.get("id")
+        )
         self.emit(
-            "decision_recorded",
-            {
-                "skill": skill_id,
-                "name": name,
-                "action": action,
-                "who": command.get("who"),
-                "reason": reason,
-            },
+            DecisionRecorded(skill=skill_id, name=name, action=action, who=who, reason=reason)
         )
         self.rebuild()
         return f"{override} {name} ({skill_id})"
 
 
-def open_manager(
-    config: SweepConfig, directory: Path, emit=None
-) -> tuple[SkillManager, sqlite3.Connection]:
-    """A manager on its own connection (for commands applied while no runner holds the session)."""
-    db = open_db(directory / DB_NAME)
-    return SkillManager(config, db.conn, emit, directory.parent), db.conn
+def open_manager(config: SweepConfig, directory: Path, emit: Emit | None = None) -> SkillManager:
+    """A manager on a writer of its own (for commands applied while no runner holds the
+    session; the caller holds its lock and closes ``manager.store``)."""
+    from engine.store.sessions import DB_NAME
+
+    store = SessionWriter(directory / DB_NAME, create=False)
+    return SkillManager(config, store, emit, directory.parent)

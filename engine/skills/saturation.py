@@ -9,25 +9,20 @@ was still empty); an arm that never wrote any counts as saturated.
 
 from __future__ import annotations
 
-import sqlite3
-
 from engine.skills import conditions as cond
 from engine.skills.mining import extract_defs
+from engine.store.reader import SessionReader
 
 
 def defs_per_block(
-    conn: sqlite3.Connection, round_: int, conditions: dict[str, str]
+    reader: SessionReader, round_: int, conditions: dict[str, str]
 ) -> dict[tuple[str, str], float]:
     """(condition, backbone) -> top-level defs per executed block in ``round_``, for the
     conditions whose library (``conditions``: name -> library) is mined."""
     mined = {name for name, library in conditions.items() if cond.canonical(library) in cond.MINED}
     defs: dict[tuple[str, str], int] = {}
     blocks: dict[tuple[str, str], int] = {}
-    for condition, backbone, code in conn.execute(
-        "SELECT t.condition, t.backbone, b.code FROM blocks b JOIN trials t ON t.run_id = b.run_id "
-        "WHERE t.status = 'done' AND t.round = ? AND b.executed = 1",
-        (round_,),
-    ):
+    for _, _, condition, backbone, code in reader.executed_code(round_):
         if condition not in mined:
             continue
         arm = (condition, backbone)

@@ -16,14 +16,13 @@ report never mixes libraries:
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from engine.api.names import API_NAMES
 from engine.skills.mining import extract_defs
+from engine.store.reader import SessionReader
 
 Arm = tuple[str, str, int]
 """(condition, backbone, round)."""
@@ -95,43 +94,22 @@ class UsageReport:
         }
 
 
-def _libraries(conn: sqlite3.Connection) -> dict[str, list[dict]]:
-    return {
-        r[0]: json.loads(r[1])
-        for r in conn.execute("SELECT version, skill_ids_json FROM library_versions")
-    }
-
-
-def _primitives(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
-    """Skill id -> the API functions its source calls (mined skills; curated-9 call none)."""
-    api = frozenset(API_NAMES)
-    return {
-        r[0]: frozenset(json.loads(r[1] or "[]")) & api
-        for r in conn.execute("SELECT id, calls_json FROM skills")
-    }
-
-
-def usage_by_arm(conn: sqlite3.Connection) -> dict[Arm, UsageReport]:
+def usage_by_arm(reader: SessionReader) -> dict[Arm, UsageReport]:
     """Usage of library skills per arm, over the completed trials of a session."""
-    libraries = _libraries(conn)
-    primitives = _primitives(conn)
+    libraries = reader.library_versions()
+    api = frozenset(API_NAMES)
+    primitives = {sid: frozenset(names) & api for sid, names in reader.skill_api_calls().items()}
     calls: dict[int, dict[int, dict[tuple[str, str], tuple[int, int]]]] = defaultdict(dict)
-    for run_id, idx, kind, name, n, raised in conn.execute(
-        "SELECT c.run_id, c.block_idx, c.kind, c.name, c.calls, c.raised FROM calls c "
-        "JOIN trials t ON t.run_id = c.run_id WHERE t.status = 'done'"
-    ):
+    for run_id, idx, kind, name, n, raised in reader.calls():
         calls[run_id].setdefault(idx, {})[(kind, name)] = (n, raised)
     code: dict[int, dict[int, str]] = defaultdict(dict)
-    for run_id, idx, text in conn.execute(
-        "SELECT b.run_id, b.idx, b.code FROM blocks b JOIN trials t ON t.run_id = b.run_id "
-        "WHERE t.status = 'done' AND b.executed = 1 ORDER BY b.run_id, b.idx"
-    ):
+    for run_id, idx, _, _, text in reader.executed_code():
         code[run_id][idx] = text or ""
     reports: dict[Arm, UsageReport] = {}
-    for run_id, key, condition, backbone, round_, version, success in conn.execute(
-        "SELECT run_id, trial_key, condition, backbone, round, library_version, final_success "
-        "FROM trials WHERE status = 'done' ORDER BY run_id"
-    ):
+    for t in reader.trials(status="done"):
+        run_id, key, condition = t["run_id"], t["trial_key"], t["condition"]
+        backbone, round_, version = t["backbone"], t["round"], t["library_version"]
+        success = t["final_success"]
         report = reports.setdefault((condition, backbone, round_), UsageReport({}))
         report.trials += 1
         library = libraries.get(version or "", [])
@@ -191,6 +169,6 @@ def merged(reports: Iterable[UsageReport]) -> UsageReport:
     return out
 
 
-def usage(conn: sqlite3.Connection) -> UsageReport:
+def usage(reader: SessionReader) -> UsageReport:
     """All arms of a session together."""
-    return merged(usage_by_arm(conn).values())
+    return merged(usage_by_arm(reader).values())

@@ -14,7 +14,6 @@ import csv
 import html
 import io
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +23,7 @@ from engine.skills.usage import Arm, UsageReport, usage_by_arm
 from engine.skills.usage import merged as merge_usage
 from engine.stats.compare import Comparison, compare
 from engine.stats.summary import ConditionSummary, live_summary
-from engine.store.db import open_db
-from engine.store.reader import privileged_labels
+from engine.store.reader import SessionReader
 
 DEFAULT_REFERENCE = "P21_a"
 
@@ -53,24 +51,12 @@ def session_reference(config: dict) -> str:
     return str((config.get("session") or {}).get("reference") or DEFAULT_REFERENCE)
 
 
-def collect(conn: sqlite3.Connection, reference: str | None = None) -> ReportData:
+def collect(reader: SessionReader, reference: str | None = None) -> ReportData:
     """Everything a report shows. ``reference`` None: the session's own reference condition."""
-    row = conn.execute(
-        "SELECT id, task, status, synthetic, code_version, created_at, config_json FROM session"
-    ).fetchone()
-    if row is None:
-        raise UserError("the session was never initialised")
-    session = dict(
-        zip(
-            ("id", "task", "status", "synthetic", "code_version", "created_at"),
-            row[:6],
-            strict=True,
-        )
-    )
-    config = json.loads(row[6] or "{}")
-    session["privileged"] = privileged_labels(config)
-    rows = live_summary(conn, by_backbone=True)
-    overall = live_summary(conn, by_backbone=False)
+    session = reader.session()
+    config = session["config"]
+    rows = live_summary(reader, by_backbone=True)
+    overall = live_summary(reader, by_backbone=False)
     conditions = {r.condition for r in rows}
     note = ""
     explicit = reference is not None
@@ -91,15 +77,9 @@ def collect(conn: sqlite3.Connection, reference: str | None = None) -> ReportDat
                 ref = refs.get((r.backbone, r.round))
                 if ref is not None and r.condition != reference:
                     data.comparisons[r.arm] = compare(r.k, r.n, ref.k, ref.n)
-    data.usage = usage_by_arm(conn)
-    for gate, count in conn.execute(
-        "SELECT gate, COUNT(DISTINCT skill_id) FROM gate_results WHERE passed = 0 GROUP BY gate ORDER BY 2 DESC"
-    ):
-        data.gate_failures[gate] = count
-    data.candidates = conn.execute("SELECT COUNT(*) FROM skills").fetchone()[0]
-    data.promoted = conn.execute(
-        "SELECT COUNT(*) FROM skills WHERE status = 'promoted'"
-    ).fetchone()[0]
+    data.usage = usage_by_arm(reader)
+    data.gate_failures = reader.gate_failure_counts()
+    data.candidates, data.promoted = reader.skill_counts()
     return data
 
 
@@ -454,11 +434,11 @@ def plots(data: ReportData, out: Path) -> dict[str, str]:
 
 def write_report(db: Path, out: Path, reference: str | None = None, fmt: str = "md") -> Path:
     """Write the report (and its plots) into ``out``; returns the report file."""
-    database = open_db(db)
+    reader = SessionReader(db)
     try:
-        data = collect(database.conn, reference)
+        data = collect(reader, reference)
     finally:
-        database.conn.close()
+        reader.close()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

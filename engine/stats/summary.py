@@ -4,30 +4,17 @@ An arm is condition x backbone x round: rounds of ``evolve`` run different libra
 trials are never pooled. Within an arm the library may still change (``mine_every``): each
 row carries the library versions its trials ran with, in the order they were first used.
 Only completed trials count, and only the final attempt (``final_success``); any-attempt
-success is kept as a separate column. One grouped query plus one vectorised interval
-computation, so a viewer can refresh it every second even for very large sessions.
+success is kept as a separate column. Two grouped queries (the store's) plus one
+vectorised interval computation, so a viewer can refresh it every second even for very large
+sessions.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from engine.stats.intervals import wilson_many
-
-SUMMARY_SQL = (
-    "SELECT condition, {backbone}, round, COUNT(*), COALESCE(SUM(final_success), 0), "
-    "COALESCE(SUM(any_success), 0), AVG(reward), AVG(n_blocks), AVG(regenerations), "
-    "COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_usd), 0), "
-    "MAX(synthetic) "
-    "FROM trials WHERE status = 'done' GROUP BY condition, {backbone}, round "
-    "ORDER BY round, condition, {backbone}"
-)
-VERSIONS_SQL = (
-    "SELECT condition, {backbone}, round, library_version, MIN(trial_index) FROM trials "
-    "WHERE status = 'done' GROUP BY condition, {backbone}, round, library_version "
-    "ORDER BY MIN(trial_index)"
-)
+from engine.store.reader import SessionReader
 
 
 @dataclass(frozen=True)
@@ -65,15 +52,12 @@ class ConditionSummary:
 
 
 def live_summary(
-    conn: sqlite3.Connection, by_backbone: bool = True, confidence: float = 0.95
+    reader: SessionReader, by_backbone: bool = True, confidence: float = 0.95
 ) -> list[ConditionSummary]:
-    backbone = "backbone" if by_backbone else "'all'"
-    rows = conn.execute(SUMMARY_SQL.format(backbone=backbone)).fetchall()
+    rows = reader.arm_counts(by_backbone)
     if not rows:
         return []
-    versions: dict[tuple, list[str]] = {}
-    for condition, bb, round_, version, _ in conn.execute(VERSIONS_SQL.format(backbone=backbone)):
-        versions.setdefault((condition, bb, round_), []).append(version or "none")
+    versions = reader.arm_versions(by_backbone)
     lows, highs = wilson_many([r[4] for r in rows], [r[3] for r in rows], confidence)
     return [
         ConditionSummary(

@@ -28,8 +28,7 @@ def export(reader: SessionReader, what: str, fmt: str, out: TextIO) -> int:
     if what not in QUERIES:
         raise UserError(f"cannot export {what!r} (choose from {', '.join(QUERIES)})")
     with sqlite_errors(reader.path):
-        cur = reader.conn.execute(QUERIES[what])
-        cols = [d[0] for d in cur.description]
+        cols, cur = reader.export_rows(QUERIES[what])
         rows = 0
         if fmt == "csv":
             writer = csv.writer(out)

@@ -1,19 +1,26 @@
-"""The viewers' side of the store: read progress, trials, blocks and events; send commands.
+"""The read side of the store: every query the engine, commands, skills, stats and console need.
 
-Reads never block the writer (WAL). Commands are the only thing a viewer writes: a row in the
-``commands`` table that the runner consumes and acknowledges.
+No SQL lives outside ``engine/store``: callers ask a :class:`SessionReader` for what they need
+by name. Viewers open the database read-only (it is never created or migrated by reading);
+the runner reads its own session through ``SessionWriter.reader`` on its connection. Reads
+never block the writer (WAL). The only thing a viewer writes is a command
+(:meth:`SessionReader.send_command`), on a short-lived connection of its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
 
+from engine.errors import UserError
+from engine.events import Event, decode
 from engine.store.db import open_db, sqlite_errors
 
 COMMAND_ACTIONS = ("pause", "resume", "stop", "approve", "veto")
@@ -33,36 +40,65 @@ def privileged_labels(config: dict) -> list[str]:
 
 @dataclass(frozen=True)
 class StoredEvent:
+    """An event as the store keeps it: its sequence number, time, trial and run, and itself."""
+
     seq: int
     at: float
-    kind: str
     trial_key: str | None
     run_id: int | None
-    data: dict
+    event: Event
+
+    @property
+    def kind(self) -> str:
+        return self.event.kind if self.event.kind else getattr(self.event, "name", "")
+
+    @property
+    def data(self) -> dict:
+        return self.event.data
 
 
 class SessionReader:
     """Read access to one session database (plus command sending)."""
 
-    def __init__(self, path: Path, *, check: bool = False, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        check: bool = False,
+        timeout_s: float | None = None,
+        db: sqlite_utils.Database | None = None,
+    ) -> None:
         self.path = Path(path)
-        self.db: sqlite_utils.Database = open_db(self.path, check=check, timeout_s=timeout_s)
-        self.conn = self.db.conn
+        self.timeout_s = timeout_s
+        self.db = db or open_db(self.path, check=check, timeout_s=timeout_s, read_only=True)
+        self.conn: sqlite3.Connection = self.db.conn
+        self._owned = db is None
 
-    def query(self, sql: str, params: tuple = ()) -> list[dict]:
-        """Rows of a read-only query as dicts (viewers' escape hatch for their own views)."""
+    @classmethod
+    def over(cls, source: SessionReader | sqlite3.Connection) -> SessionReader:
+        """A reader on an open connection (the runner's own, or one a caller opened)."""
+        if isinstance(source, SessionReader):
+            return source
+        return cls(Path("<connection>"), db=sqlite_utils.Database(source))
+
+    def _rows(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         with sqlite_errors(self.path):
-            cur = self.conn.execute(sql, params)
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+            return list(self.db.query(sql, params))
 
+    def _one(self, sql: str, params: tuple | dict = ()) -> dict | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _value(self, sql: str, params: tuple = ()) -> object:
+        with sqlite_errors(self.path):
+            row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------------ session
     def session(self) -> dict:
-        rows = self.query("SELECT * FROM session")
-        if not rows:
-            from engine.errors import UserError
-
+        info = self._one("SELECT * FROM session")
+        if info is None:
             raise UserError(f"{self.path} holds no session (it was never initialised)")
-        info = rows[0]
         info["config"] = json.loads(info.pop("config_json"))
         info["privileged"] = privileged_labels(info["config"])
         return info
@@ -71,23 +107,21 @@ class SessionReader:
         """Counts of trial runs by status, and completed trials and successes."""
         counts = {
             r["status"]: r["n"]
-            for r in self.query("SELECT status, COUNT(*) AS n FROM trials GROUP BY status")
+            for r in self._rows("SELECT status, COUNT(*) AS n FROM trials GROUP BY status")
         }
-        done = self.query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(final_success), 0) AS k FROM trials WHERE status = 'done'"
-        )[0]
+        done = self._one(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(final_success), 0) AS k FROM trials "
+            "WHERE status = 'done'"
+        )
+        assert done is not None
         return {"runs": counts, "done": done["n"], "successes": done["k"]}
 
-    def condition_counts(self) -> list[dict]:
-        """Per (condition, backbone): completed trials, final successes, any-attempt successes."""
-        return self.query(
-            "SELECT condition, backbone, COUNT(*) AS n, SUM(final_success) AS k, "
-            "SUM(any_success) AS k_any, AVG(reward) AS mean_reward, AVG(n_blocks) AS mean_blocks, "
-            "AVG(regenerations) AS mean_regenerations, "
-            "SUM(prompt_tokens + completion_tokens) AS tokens, SUM(cost_usd) AS cost_usd "
-            "FROM trials WHERE status = 'done' GROUP BY condition, backbone ORDER BY condition, backbone"
-        )
+    def done_keys(self) -> set[str]:
+        return {
+            r["trial_key"] for r in self._rows("SELECT trial_key FROM trials WHERE status = 'done'")
+        }
 
+    # -------------------------------------------------------------------- trials
     def trials(self, status: str | None = None, limit: int | None = None) -> list[dict]:
         sql = "SELECT * FROM trials"
         params: tuple = ()
@@ -97,14 +131,116 @@ class SessionReader:
         sql += " ORDER BY run_id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return self.query(sql, params)
+        return self._rows(sql, params)
 
+    def trial_run(self, run_id: int) -> dict | None:
+        return self._one("SELECT * FROM trials WHERE run_id = ?", (run_id,))
+
+    def finished_trials(self, limit: int = 300) -> list[dict]:
+        return self._rows(
+            "SELECT run_id, trial_key, condition, backbone, seed, final_success, any_success, "
+            "n_blocks, end_reason, wall_time_s FROM trials WHERE status = 'done' "
+            "ORDER BY run_id DESC LIMIT ?",
+            (limit,),
+        )
+
+    def arm_status_counts(self, status: str) -> dict[tuple[str, str, int], int]:
+        """Trial runs in ``status`` per arm (condition, backbone, round)."""
+        rows = self._rows(
+            "SELECT condition, backbone, round, COUNT(*) AS n FROM trials WHERE status = ? "
+            "GROUP BY 1, 2, 3",
+            (status,),
+        )
+        return {(r["condition"], r["backbone"], r["round"]): r["n"] for r in rows}
+
+    def recent_finish_times(self, n: int = 10) -> list[float]:
+        """When the last ``n`` completed trials finished, oldest first."""
+        rows = self._rows(
+            "SELECT finished_at FROM trials WHERE status = 'done' AND finished_at IS NOT NULL "
+            "ORDER BY finished_at DESC LIMIT ?",
+            (n,),
+        )
+        return sorted(r["finished_at"] for r in rows)
+
+    def arm_counts(self, by_backbone: bool = True) -> list[tuple]:
+        """Per arm (condition, backbone or 'all', round): n, successes, any-attempt successes,
+        mean reward, blocks, regenerations, tokens, cost, synthetic — completed trials only."""
+        backbone = "backbone" if by_backbone else "'all'"
+        with sqlite_errors(self.path):
+            return self.conn.execute(
+                f"SELECT condition, {backbone}, round, COUNT(*), COALESCE(SUM(final_success), 0), "
+                "COALESCE(SUM(any_success), 0), AVG(reward), AVG(n_blocks), AVG(regenerations), "
+                "COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(completion_tokens), 0), "
+                "COALESCE(SUM(cost_usd), 0), MAX(synthetic) FROM trials WHERE status = 'done' "
+                f"GROUP BY condition, {backbone}, round ORDER BY round, condition, {backbone}"
+            ).fetchall()
+
+    def arm_versions(self, by_backbone: bool = True) -> dict[tuple, list[str]]:
+        """Per arm: the library versions its completed trials ran with, in order of first use."""
+        backbone = "backbone" if by_backbone else "'all'"
+        out: dict[tuple, list[str]] = {}
+        with sqlite_errors(self.path):
+            rows = self.conn.execute(
+                f"SELECT condition, {backbone}, round, library_version, MIN(trial_index) "
+                f"FROM trials WHERE status = 'done' GROUP BY condition, {backbone}, round, "
+                "library_version ORDER BY MIN(trial_index)"
+            ).fetchall()
+        for condition, bb, round_, version, _ in rows:
+            out.setdefault((condition, bb, round_), []).append(version or "none")
+        return out
+
+    def round_counts(self, round_: int) -> tuple[int, int]:
+        """(completed trials, final successes) of one round."""
+        with sqlite_errors(self.path):
+            row = self.conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(final_success), 0) FROM trials "
+                "WHERE status = 'done' AND round = ?",
+                (round_,),
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # -------------------------------------------------------------------- blocks
     def blocks(self, run_id: int) -> list[dict]:
-        rows = self.query("SELECT * FROM blocks WHERE run_id = ? ORDER BY idx", (run_id,))
+        rows = self._rows("SELECT * FROM blocks WHERE run_id = ? ORDER BY idx", (run_id,))
         for r in rows:
             r["sim_summary"] = json.loads(r.pop("sim_summary_json") or "{}")
         return rows
 
+    def mining_blocks(self) -> list[tuple]:
+        """(code, trial key, block, backbone, condition, final success, round, plan index) of
+        every executed block of every completed trial, in plan order (so a pool does not depend
+        on which trial finished first); blocks that did not even parse are left out."""
+        with sqlite_errors(self.path):
+            return self.conn.execute(
+                "SELECT b.code, b.trial_key, b.idx, t.backbone, t.condition, t.final_success, "
+                "t.round, t.trial_index FROM blocks b JOIN trials t ON t.run_id = b.run_id "
+                "WHERE t.status = 'done' AND b.executed = 1 "
+                "AND COALESCE(b.exception, '') NOT LIKE 'SyntaxError%' "
+                "ORDER BY t.round, t.trial_index, b.idx"
+            ).fetchall()
+
+    def executed_code(self, round_: int | None = None) -> Iterator[tuple]:
+        """(run id, block, condition, backbone, code) of executed blocks of completed trials."""
+        sql = (
+            "SELECT b.run_id, b.idx, t.condition, t.backbone, b.code FROM blocks b "
+            "JOIN trials t ON t.run_id = b.run_id WHERE t.status = 'done' AND b.executed = 1"
+        )
+        params: tuple = ()
+        if round_ is not None:
+            sql += " AND t.round = ?"
+            params = (round_,)
+        with sqlite_errors(self.path):
+            yield from self.conn.execute(sql + " ORDER BY b.run_id, b.idx", params)
+
+    def calls(self) -> Iterator[tuple]:
+        """(run id, block, kind, name, calls, raised) counted at run time, completed trials."""
+        with sqlite_errors(self.path):
+            yield from self.conn.execute(
+                "SELECT c.run_id, c.block_idx, c.kind, c.name, c.calls, c.raised FROM calls c "
+                "JOIN trials t ON t.run_id = c.run_id WHERE t.status = 'done'"
+            )
+
+    # -------------------------------------------------------------------- events
     def events_since(
         self, seq: int, limit: int = 1000, kinds: tuple[str, ...] = ()
     ) -> list[StoredEvent]:
@@ -118,29 +254,110 @@ class SessionReader:
         params.append(limit)
         with sqlite_errors(self.path):
             rows = self.conn.execute(sql, params).fetchall()
-        return [StoredEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+        return [StoredEvent(r[0], r[1], r[3], r[4], decode(r[2], json.loads(r[5]))) for r in rows]
 
     def last_seq(self) -> int:
-        with sqlite_errors(self.path):
-            return int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+        return int(self._value("SELECT COALESCE(MAX(seq), 0) FROM events") or 0)
 
+    # -------------------------------------------------------------------- skills
+    def skill_ids(self) -> set[str]:
+        return {r["id"] for r in self._rows("SELECT id FROM skills")}
+
+    def skills(self, limit: int | None = None) -> list[dict]:
+        """Skills, promoted first, then by quality and name."""
+        sql = (
+            "SELECT * FROM skills ORDER BY CASE WHEN status = 'promoted' THEN 0 ELSE 1 END, "
+            "quality DESC, name"
+        )
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return self._rows(sql)
+
+    def skills_named(self, ref: str) -> list[dict]:
+        """Skills whose id or name is ``ref``, best quality first."""
+        return self._rows(
+            "SELECT * FROM skills WHERE id = ? OR name = ? ORDER BY quality DESC, id", (ref, ref)
+        )
+
+    def overrides(self) -> dict[str, str]:
+        """Skill id -> 'approved' or 'vetoed' (a person's decision in force)."""
+        return {
+            r["id"]: r["override"]
+            for r in self._rows("SELECT id, override FROM skills WHERE override IS NOT NULL")
+        }
+
+    def gate_results(self, skill_id: str | None = None) -> list[dict]:
+        if skill_id is None:
+            return self._rows("SELECT * FROM gate_results ORDER BY id")
+        return self._rows("SELECT * FROM gate_results WHERE skill_id = ? ORDER BY id", (skill_id,))
+
+    def gate_failure_counts(self) -> dict[str, int]:
+        """Gate -> how many distinct candidates it rejected."""
+        rows = self._rows(
+            "SELECT gate, COUNT(DISTINCT skill_id) AS n FROM gate_results WHERE passed = 0 "
+            "GROUP BY gate ORDER BY 2 DESC"
+        )
+        return {r["gate"]: r["n"] for r in rows}
+
+    def skill_counts(self) -> tuple[int, int]:
+        """(candidates, promoted)."""
+        total = int(self._value("SELECT COUNT(*) FROM skills") or 0)
+        promoted = int(self._value("SELECT COUNT(*) FROM skills WHERE status = 'promoted'") or 0)
+        return total, promoted
+
+    def skill_api_calls(self) -> dict[str, list[str]]:
+        """Skill id -> the names its source calls (as mined)."""
+        return {
+            r["id"]: json.loads(r["calls_json"] or "[]")
+            for r in self._rows("SELECT id, calls_json FROM skills")
+        }
+
+    def decisions(self, skill_id: str | None = None) -> list[dict]:
+        if skill_id is None:
+            return self._rows("SELECT * FROM decisions ORDER BY id")
+        return self._rows("SELECT * FROM decisions WHERE skill_id = ? ORDER BY id", (skill_id,))
+
+    def library_versions(self) -> dict[str, list[dict]]:
+        """Version -> its skills ({"id", "name"})."""
+        return {
+            r["version"]: json.loads(r["skill_ids_json"])
+            for r in self._rows("SELECT version, skill_ids_json FROM library_versions")
+        }
+
+    def library_version(self, version: str) -> dict | None:
+        row = self._one("SELECT * FROM library_versions WHERE version = ?", (version,))
+        if row is not None:
+            row["skills"] = json.loads(row.pop("skill_ids_json"))
+        return row
+
+    # ------------------------------------------------------------------ commands
     def send_command(self, action: str, args: dict | None = None, who: str | None = None) -> int:
-        """Queue a command for the runner; returns its id."""
+        """Queue a command for the runner; returns its id. Written on a connection of its own:
+        the reader itself stays read-only."""
         if action not in COMMAND_ACTIONS:
-            from engine.errors import UserError
-
             raise UserError(f"unknown command {action!r} (known: {', '.join(COMMAND_ACTIONS)})")
         who = who or os.environ.get("USER") or "viewer"
-        with sqlite_errors(self.path), self.conn:
-            cur = self.conn.execute(
-                "INSERT INTO commands (at, who, action, args_json) VALUES (?, ?, ?, ?)",
-                (time.time(), who, action, json.dumps(args or {})),
-            )
-        return int(cur.lastrowid)
+        db = open_db(self.path, migrate=False, timeout_s=self.timeout_s)
+        try:
+            with sqlite_errors(self.path), db.conn:
+                cur = db.conn.execute(
+                    "INSERT INTO commands (at, who, action, args_json) VALUES (?, ?, ?, ?)",
+                    (time.time(), who, action, json.dumps(args or {})),
+                )
+            return int(cur.lastrowid or 0)
+        finally:
+            db.conn.close()
 
     def command(self, command_id: int) -> dict | None:
-        rows = self.query("SELECT * FROM commands WHERE id = ?", (command_id,))
-        return rows[0] if rows else None
+        return self._one("SELECT * FROM commands WHERE id = ?", (command_id,))
+
+    # ------------------------------------------------------------------ export
+    def export_rows(self, sql: str) -> tuple[list[str], Iterator[tuple]]:
+        """Column names and rows of one of the export queries (:mod:`engine.store.export`)."""
+        with sqlite_errors(self.path):
+            cur = self.conn.execute(sql)
+        return [d[0] for d in cur.description], iter(cur)
 
     def close(self) -> None:
-        self.conn.close()
+        if self._owned:
+            self.conn.close()

@@ -1,4 +1,5 @@
-"""The runner's side of the store: trial runs, blocks, events, status, command consumption.
+"""The runner's side of the store: every write (runs, blocks, events, status, commands, the
+skill library, the stored config), and its reads through :attr:`SessionWriter.reader`.
 
 Trial rows are per *run*: a trial interrupted by a crash keeps its run row and blocks, marked
 ``abandoned``, and is run again from scratch under a new run id. A partial unique index lets at
@@ -13,12 +14,13 @@ import json
 import os
 import socket
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import sqlite_utils
 
+from engine.events import Event, SessionState, encode
 from engine.store.db import open_db, sqlite_errors
+from engine.store.reader import SessionReader
 from engine.trial.records import BlockRecord, TrialRecord
 
 
@@ -29,10 +31,19 @@ def _json(value: object) -> str:
 class SessionWriter:
     """Single writer of one session database."""
 
-    def __init__(self, path: Path, *, flush_interval_s: float = 0.1, max_buffer: int = 500) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        create: bool = True,
+        flush_interval_s: float = 0.1,
+        max_buffer: int = 500,
+    ) -> None:
         self.path = Path(path)
-        self.db: sqlite_utils.Database = open_db(self.path, create=True)
+        self.db: sqlite_utils.Database = open_db(self.path, create=create)
         self.conn = self.db.conn
+        self.reader = SessionReader(self.path, db=self.db)
+        """Reads of this session on the writer's own connection (sees its own writes)."""
         self.flush_interval_s = flush_interval_s
         self.max_buffer = max_buffer
         self._events: list[tuple] = []
@@ -75,9 +86,7 @@ class SessionWriter:
 
     def attach(self) -> dict:
         """Take over an existing session as its writer (resume); returns the session row."""
-        row = self.conn.execute("SELECT * FROM session").fetchone()
-        cols = [d[0] for d in self.conn.execute("SELECT * FROM session LIMIT 0").description]
-        info = dict(zip(cols, row, strict=True))
+        info = self.reader.session()
         self.session_id = info["id"]
         with sqlite_errors(self.path), self.conn:
             self.conn.execute(
@@ -90,8 +99,24 @@ class SessionWriter:
         sets = ", ".join(f"{k} = ?" for k in ("status", "updated_at", *fields))
         with sqlite_errors(self.path), self.conn:
             self.conn.execute(f"UPDATE session SET {sets}", (status, time.time(), *fields.values()))
-        self.event("session_state", None, None, {"status": status, **fields})
+        self.event(SessionState(status=status, fields=dict(fields)))
         self.flush()
+
+    def replace_config(self, snapshot: dict, config_hash: str, total_trials: int) -> None:
+        """Store a changed config (resume --force), under the runner lock."""
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(
+                "UPDATE session SET config_json = ?, config_hash = ?, total_trials = ?",
+                (_json(snapshot), config_hash, total_trials),
+            )
+
+    def update_config_snapshot(self, **entries: object) -> None:
+        """Set entries of the stored config snapshot (the executor a resume chose, say)."""
+        with sqlite_errors(self.path), self.conn:
+            row = self.conn.execute("SELECT config_json FROM session").fetchone()
+            snapshot = json.loads(row[0])
+            snapshot.update(entries)
+            self.conn.execute("UPDATE session SET config_json = ?", (_json(snapshot),))
 
     # -------------------------------------------------------------------- runs
     def abandon_running(self) -> list[str]:
@@ -108,9 +133,7 @@ class SessionWriter:
         return keys
 
     def done_keys(self) -> set[str]:
-        return {
-            r[0] for r in self.conn.execute("SELECT trial_key FROM trials WHERE status = 'done'")
-        }
+        return self.reader.done_keys()
 
     def begin_run(
         self,
@@ -157,15 +180,42 @@ class SessionWriter:
 
     def add_block(self, run_id: int, trial_key: str, block: BlockRecord) -> None:
         """Write a block as soon as it ends, so an interrupted trial keeps what it did."""
-        row = asdict(block)
-        row.pop("llm_retries")
-        skill_calls, api_calls = row.pop("skill_calls"), row.pop("api_calls")
-        served = (row.pop("served_model"), row.pop("system_fingerprint"), row.pop("served_extra"))
-        summary = row.pop("sim_summary")
-        row["idx"] = row.pop("index")
-        row.update(run_id=run_id, trial_key=trial_key, sim_summary_json=_json(summary))
-        for key in ("executed", "ok", "success"):
-            row[key] = int(row[key])
+        row = {
+            "run_id": run_id,
+            "trial_key": trial_key,
+            "idx": block.index,
+            "decision": block.decision,
+            "executed": int(block.executed),
+            "ok": int(block.ok),
+            "success": int(block.success),
+            "reward": block.reward,
+            "code": block.code,
+            "reply": block.reply,
+            "reasoning": block.reasoning,
+            "prompt": block.prompt,
+            "stdout": block.stdout,
+            "stderr": block.stderr,
+            "exception": block.exception,
+            "violation": block.violation,
+            "killed": block.killed,
+            "feedback": block.feedback,
+            "sim_summary_json": _json(block.sim_summary),
+            "prompt_tokens": block.prompt_tokens,
+            "completion_tokens": block.completion_tokens,
+            "llm_latency_s": block.llm_latency_s,
+            "exec_time_s": block.exec_time_s,
+            "wall_time_s": block.wall_time_s,
+            "vdm_prompt_tokens": block.vdm_prompt_tokens,
+            "vdm_completion_tokens": block.vdm_completion_tokens,
+            "vdm_latency_s": block.vdm_latency_s,
+        }
+        calls = [
+            (run_id, trial_key, block.index, "skill", name, n[0], n[1])
+            for name, n in block.skill_calls.items()
+        ] + [
+            (run_id, trial_key, block.index, "api", name, n, 0)
+            for name, n in block.api_calls.items()
+        ]
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with sqlite_errors(self.path), self.conn:
@@ -180,14 +230,14 @@ class SessionWriter:
                     run_id,
                     block.index,
                     run_id,
-                    served[0] or None,
+                    block.served_model or None,
                     block.prompt_tokens,
                     block.completion_tokens,
                     block.llm_latency_s,
                     _json(block.llm_retries),
                     time.time(),
-                    served[1] or None,
-                    _json(served[2]) if served[2] else None,
+                    block.system_fingerprint or None,
+                    _json(block.served_extra) if block.served_extra else None,
                 ),
             )
             self.conn.execute(
@@ -196,11 +246,7 @@ class SessionWriter:
             self.conn.executemany(
                 "INSERT INTO calls (run_id, trial_key, block_idx, kind, name, calls, raised) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (run_id, trial_key, block.index, "skill", n, c[0], c[1])
-                    for n, c in skill_calls.items()
-                ]
-                + [(run_id, trial_key, block.index, "api", n, c, 0) for n, c in api_calls.items()],
+                calls,
             )
 
     def finish_run(self, run_id: int, record: TrialRecord) -> None:
@@ -255,7 +301,9 @@ class SessionWriter:
             )
 
     # ------------------------------------------------------------------ events
-    def event(self, kind: str, trial_key: str | None, run_id: int | None, data: dict) -> None:
+    def event(self, event: Event, trial_key: str | None = None, run_id: int | None = None) -> None:
+        """Buffer one typed event (committed with the next flush)."""
+        kind, data = encode(event)
         self._events.append((time.time(), kind, trial_key, run_id, _json(data)))
         if (
             len(self._events) >= self.max_buffer
@@ -288,6 +336,68 @@ class SessionWriter:
             self.conn.execute(
                 "UPDATE commands SET consumed_at = ?, result = ? WHERE id = ?",
                 (time.time(), result, command_id),
+            )
+
+    # ------------------------------------------------------------ skill library
+    def store_candidate(self, row: dict, gates: list[tuple[str, bool, str]], round_: int) -> None:
+        """Insert a mined candidate (or refresh its figures) with all its gate results."""
+        updates = ("occurrences", "success_rate", "quality", "status")
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        sets = ", ".join(f"{k} = excluded.{k}" for k in updates)
+        self.conn.execute(
+            f"INSERT INTO skills ({cols}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {sets}",
+            tuple(row.values()),
+        )
+        self.conn.execute("DELETE FROM gate_results WHERE skill_id = ?", (row["id"],))
+        self.conn.executemany(
+            "INSERT INTO gate_results (skill_id, round, gate, passed, reason) VALUES (?, ?, ?, ?, ?)",
+            [(row["id"], round_, g, int(ok), reason) for g, ok, reason in gates],
+        )
+
+    def store_candidates(
+        self, rows: list[tuple[dict, list[tuple[str, bool, str]]]], round_: int
+    ) -> None:
+        """Many candidates in one transaction (a re-mine stores the whole pool)."""
+        with sqlite_errors(self.path), self.conn:
+            for row, gates in rows:
+                self.store_candidate(row, gates, round_)
+
+    def add_library_version(
+        self,
+        version: str,
+        *,
+        condition: str,
+        round_: int,
+        skills: list[dict],
+        source: str,
+        docs: str,
+        note: str,
+    ) -> None:
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO library_versions (version, created_at, condition, round, "
+                "skill_ids_json, source, docs, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (version, time.time(), condition, round_, _json(skills), source, docs, note),
+            )
+
+    def record_decision(
+        self,
+        skill_id: str,
+        override: str,
+        *,
+        action: str,
+        who: str,
+        reason: str,
+        command_id: int | None,
+    ) -> None:
+        """A person's approve/veto: the override in force and its audit row, together."""
+        with sqlite_errors(self.path), self.conn:
+            self.conn.execute("UPDATE skills SET override = ? WHERE id = ?", (override, skill_id))
+            self.conn.execute(
+                "INSERT INTO decisions (at, who, action, skill_id, reason, command_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), who, action, skill_id, reason, command_id),
             )
 
     def close(self) -> None:

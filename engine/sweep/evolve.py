@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.config import SweepConfig
 from engine.skills.manager import SkillManager
 from engine.skills.saturation import defs_per_block, saturated
-from engine.store.db import open_db
 from engine.store.sessions import DB_NAME
-from engine.sweep.config import SweepConfig
+from engine.store.writer import SessionWriter
 from engine.sweep.session import execute_session, runner_lock
 
 
@@ -56,39 +55,22 @@ class RoundReport:
 
 def _mine_after(config: SweepConfig, directory: Path, round_: int, known: set[str]) -> RoundReport:
     with runner_lock(directory):
-        db = open_db(directory / DB_NAME)
+        store = SessionWriter(directory / DB_NAME, create=False)
         try:
-            events: list[tuple[str, dict]] = []
-            manager = SkillManager(
-                config,
-                db.conn,
-                emit=lambda k, d: events.append((k, d)),
-                sessions_root=directory.parent,
-            )
+            manager = SkillManager(config, store, sessions_root=directory.parent)
             manager.round = round_
             manager.refresh()
             ids = {c.id for c in manager.candidates}
             new = len(ids - known)
             known |= ids
-            row = db.conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(final_success), 0) FROM trials WHERE status = 'done' AND round = ?",
-                (round_,),
-            ).fetchone()
-            promoted = db.conn.execute(
-                "SELECT COUNT(*) FROM skills WHERE status = 'promoted'"
-            ).fetchone()[0]
+            trials, successes = store.reader.round_counts(round_)
+            _, promoted = store.reader.skill_counts()
             sizes = {name: len(lib.skills) for name, lib in manager.libraries.items() if lib.skills}
             libraries = {c.name: c.library for c in config.conditions}
-            rates = defs_per_block(db.conn, round_, libraries)
-            with db.conn:
-                for kind, data in events:
-                    db.conn.execute(
-                        "INSERT INTO events (at, kind, data_json) VALUES (strftime('%s','now'), ?, ?)",
-                        (kind, json.dumps(data)),
-                    )
+            rates = defs_per_block(store.reader, round_, libraries)
         finally:
-            db.conn.close()
-    return RoundReport(round_, "", row[0], row[1], len(ids), new, promoted, sizes, rates)
+            store.close()
+    return RoundReport(round_, "", trials, successes, len(ids), new, promoted, sizes, rates)
 
 
 def run_rounds(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.sweep.config import SweepConfig
+from engine.config import SweepConfig
+from engine.trial.records import Price
+from engine.trial.spec import LibrarySnapshot, TrialSpec
 
 
 @dataclass(frozen=True)
@@ -43,3 +45,23 @@ def plan_trials(config: SweepConfig, round_: int = 0) -> list[TrialPlan]:
                     )
                 )
     return plans
+
+
+def trial_spec(config: SweepConfig, plan: TrialPlan, library: LibrarySnapshot) -> TrialSpec:
+    """The one place a sweep config and a planned trial become a :class:`TrialSpec`."""
+    cfg = config.session
+    backbone = next(b for b in config.backbones if b.name == plan.backbone)
+    vdm = config.vdm
+    return TrialSpec(
+        trial_id=plan.key,
+        world=config.world(plan.seed),
+        condition=plan.condition,
+        backbone=plan.backbone,
+        library=library,
+        max_regenerations=cfg.max_regenerations,
+        block_timeout_s=cfg.block_timeout_s,
+        feedback=cfg.feedback,
+        prompts=config.prompt_set,
+        price=Price(backbone.price_input_per_m, backbone.price_output_per_m),
+        vdm_price=Price(vdm.price_input_per_m, vdm.price_output_per_m) if vdm else Price(),
+    )

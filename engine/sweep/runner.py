@@ -19,15 +19,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.llm.base import Backend
-from engine.llm.factory import make_backend
+from engine.config import BackboneConfig, SweepConfig
+from engine.events import (
+    CommandHandled,
+    Event,
+    SweepEnded,
+    SweepHalted,
+    TrialPlaced,
+    WorkerLostEvent,
+)
+from engine.executors.base import TrialExecutor, WorkerLost
 from engine.store.writer import SessionWriter
-from engine.sweep.config import BackboneConfig, SweepConfig, VdmConfig
-from engine.sweep.executor import BackendCache, LocalExecutor, TrialExecutor, WorkerLost
-from engine.sweep.plan import TrialPlan
-from engine.trial import events as ev
-from engine.trial.loop import LibrarySnapshot, TrialSpec
-from engine.trial.records import Price, TrialRecord
+from engine.sweep.plan import TrialPlan, trial_spec
+from engine.trial.records import TrialRecord
+from engine.trial.spec import LibrarySnapshot, TrialSpec
 
 COMMAND_POLL_S = 0.25
 MAX_CONSECUTIVE_ERRORS = 5
@@ -63,7 +68,6 @@ class SweepRunner:
         *,
         on_progress: ProgressCallback | None = None,
         skill_commands: CommandHandler | None = None,
-        backend_factory: Callable[[BackboneConfig, int], Backend] | None = None,
         executor: TrialExecutor | None = None,
         remine_every: int = 0,
         remine: Callable[[int], object] | None = None,
@@ -73,22 +77,22 @@ class SweepRunner:
         self.library_for = library_for
         self.on_progress = on_progress
         self.skill_commands = skill_commands
-        self.backend_factory = backend_factory or default_backend
         self.remine_every = remine_every
         """Re-mine the library before the trial at every multiple of this plan index (0: never);
         ``remine(bound)`` mines from this round's trials planned before ``bound``."""
         self.remine = remine
-        self.executor: TrialExecutor = executor or LocalExecutor(config.vdm)
+        if executor is None:
+            from engine.executors.local import LocalExecutor
+
+            executor = LocalExecutor(config.vdm)
+        self.executor: TrialExecutor = executor
         self.state = RunnerState()
         self._backbones = {b.name: b for b in config.backbones}
-        self._backends = BackendCache(self.backend_factory)
         self._global = asyncio.Semaphore(config.session.concurrency)
         self._per_backbone = {
             b.name: asyncio.Semaphore(b.concurrency or config.session.concurrency)
             for b in config.backbones
         }
-        vdm = config.vdm
-        self._vdm_price = Price(vdm.price_input_per_m, vdm.price_output_per_m) if vdm else Price()
         self._tasks: set[asyncio.Task] = set()
         self._resumed = asyncio.Event()
         self._resumed.set()
@@ -127,10 +131,7 @@ class SweepRunner:
                 result = self.handle_command(command)
                 self.writer.consume_command(command["id"], result)
                 self.writer.event(
-                    "command",
-                    None,
-                    None,
-                    {"id": command["id"], "action": command["action"], "result": result},
+                    CommandHandled(id=command["id"], action=command["action"], result=result)
                 )
             self.writer.flush()
             await asyncio.sleep(COMMAND_POLL_S)
@@ -138,10 +139,8 @@ class SweepRunner:
     # -------------------------------------------------------------------- trials
     async def _run_one(self, plan: TrialPlan) -> None:
         backbone = self._backbones[plan.backbone]
-        cfg = self.config.session
         for attempt in range(MAX_WORKER_LOSSES + 1):
             library = self.library_for(plan.condition)
-            backend = self._backends.get(backbone, plan.seed)
             run_id = self.writer.begin_run(
                 trial_key=plan.key,
                 trial_index=plan.index,
@@ -149,34 +148,18 @@ class SweepRunner:
                 backbone=plan.backbone,
                 seed=plan.seed,
                 backend=backbone.backend,
-                model=backend.model,
-                synthetic=backend.synthetic,
+                model=backbone.model_label,
+                synthetic=backbone.synthetic,
                 library_version=library.version,
                 round=plan.round,
             )
-            spec = TrialSpec(
-                trial_id=plan.key,
-                task=cfg.task,
-                seed=plan.seed,
-                condition=plan.condition,
-                library=library,
-                max_regenerations=cfg.max_regenerations,
-                block_timeout_s=cfg.block_timeout_s,
-                camera_size=cfg.camera_size,
-                quality=cfg.quality,
-                noise=dict(cfg.noise),
-                feedback=cfg.feedback,
-                privileged_observations=cfg.privileged_observations,
-                prompts=self.config.prompt_set,
-                price=Price(backbone.price_input_per_m, backbone.price_output_per_m),
-                vdm_price=self._vdm_price,
-            )
+            spec = trial_spec(self.config, plan, library)
             try:
-                record = await self._execute(plan, run_id, spec, backbone, backend)
+                record = await self._execute(plan, run_id, spec, backbone)
             except WorkerLost as exc:
                 self.writer.abandon_run(run_id, f"worker lost: {exc}")
                 self.writer.event(
-                    "worker_lost", plan.key, run_id, {"reason": str(exc), "attempt": attempt + 1}
+                    WorkerLostEvent(reason=str(exc), attempt=attempt + 1), plan.key, run_id
                 )
                 if self.on_progress:
                     self.on_progress(plan, None, "lost")
@@ -193,13 +176,12 @@ class SweepRunner:
         run_id: int,
         spec: TrialSpec,
         backbone: BackboneConfig,
-        backend: Backend,
     ) -> TrialRecord:
-        def sink(event: ev.TrialEvent) -> None:
-            self.writer.event(event.kind, plan.key, run_id, event.data)
+        def sink(event: Event) -> None:
+            self.writer.event(event, plan.key, run_id)
 
         def placed(where: dict) -> None:
-            self.writer.event("trial_placed", plan.key, run_id, where)
+            self.writer.event(TrialPlaced.from_data(where), plan.key, run_id)
 
         if self.on_progress:
             self.on_progress(plan, None, "started")
@@ -207,7 +189,6 @@ class SweepRunner:
             return await self.executor.run(
                 spec,
                 backbone,
-                backend,
                 sink=sink,
                 on_block=lambda block: self.writer.add_block(run_id, plan.key, block),
                 on_placed=placed,
@@ -240,7 +221,7 @@ class SweepRunner:
                 f"{MAX_CONSECUTIVE_ERRORS} trials in a row failed for reasons outside the "
                 f"trial; the last: {error}"
             )
-            self.writer.event("sweep_halted", None, None, {"reason": self.state.stop_reason})
+            self.writer.event(SweepHalted(reason=self.state.stop_reason))
             self.stop()
 
     async def _guarded(self, plan: TrialPlan) -> None:
@@ -301,45 +282,6 @@ class SweepRunner:
         else:
             status = "finished"
         self.writer.set_status(status)
-        self.writer.event(
-            "sweep_ended", None, None, {"status": status, "wall_s": round(time.monotonic() - t0, 2)}
-        )
+        self.writer.event(SweepEnded(status=status, wall_s=round(time.monotonic() - t0, 2)))
         self.writer.flush()
         return status
-
-
-def vision_backend(vdm: VdmConfig | None) -> Backend | None:
-    """The sweep's vision model (``[vdm]``), built where the trials run; None without one."""
-    if vdm is None:
-        return None
-    from engine.llm.factory import make_vision_backend
-
-    return make_vision_backend(
-        vdm.backend,
-        model=vdm.model,
-        base_url=vdm.base_url,
-        api_key_env=vdm.api_key_env,
-        temperature=vdm.temperature,
-        max_tokens=vdm.max_tokens,
-        timeout_s=vdm.timeout_s,
-        max_retries=vdm.max_retries,
-    )
-
-
-def default_backend(backbone: BackboneConfig, seed: int) -> Backend:
-    return make_backend(
-        backbone.backend,
-        seed=seed,
-        profile=backbone.profile,
-        latency_s_per_token=backbone.latency_s_per_token,
-        model=backbone.model,
-        base_url=backbone.base_url,
-        api_key_env=backbone.api_key_env,
-        temperature=backbone.temperature,
-        max_tokens=backbone.max_tokens,
-        timeout_s=backbone.timeout_s,
-        max_retries=backbone.max_retries,
-        vision=backbone.vision,
-        replies=list(backbone.replay_texts),
-        delay_s=backbone.latency_s_per_token,
-    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -17,12 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine import __version__
+from engine.config import SweepConfig, load_config, parse_config
 from engine.errors import UserError
-from engine.store.db import open_db
+from engine.events import ExecutorReady, RunsAbandoned
+from engine.executors import ExecutorChoice
+from engine.store.reader import SessionReader
 from engine.store.sessions import DB_NAME, new_session_id, session_dir
 from engine.store.writer import SessionWriter
-from engine.sweep.config import SweepConfig, load_config, parse_config
-from engine.sweep.executor import ExecutorChoice
 
 LOCK_NAME = "runner.lock"
 
@@ -105,20 +105,18 @@ def create_session(
 
 def stored_config(directory: Path) -> tuple[SweepConfig, dict]:
     """The config snapshot a session was started with, and the session row."""
-    db = open_db(directory / DB_NAME, check=True)
+    reader = SessionReader(directory / DB_NAME, check=True)
     try:
-        row = db.execute("SELECT config_json, config_hash, status FROM session").fetchone()
+        row = reader.session()
     finally:
-        db.conn.close()
-    if row is None:
-        raise UserError(f"session {directory.name} was never initialised")
-    snapshot = json.loads(row[0])
+        reader.close()
+    snapshot = row["config"]
     where = f"{directory.name}/config.toml"
     config = parse_config(snapshot["_source"], where, stored=snapshot)
     _same_settings(directory.name, snapshot, config)
     return config, {
-        "config_hash": row[1],
-        "status": row[2],
+        "config_hash": row["config_hash"],
+        "status": row["status"],
         "path": snapshot.get("_path", ""),
         "rounds": int(snapshot.get("_rounds", 1)),
         "executor": ExecutorChoice.from_dict(snapshot.get("_executor")),
@@ -160,20 +158,28 @@ def config_for_resume(directory: Path, force: bool, new_path: Path | None = None
             f"the config {candidate} changed since session {directory.name} started; "
             "resume with --force to use the changed config, or restore the file"
         )
-    db = open_db(directory / DB_NAME)
-    try:
-        old = json.loads(db.execute("SELECT config_json FROM session").fetchone()[0])
-        snapshot = current.to_dict()
-        snapshot.update({k: v for k, v in old.items() if k.startswith("_")})  # rounds, executor
-        snapshot["_source"], snapshot["_path"] = current.source, str(candidate.resolve())
-        with db.conn:
-            db.conn.execute(
-                "UPDATE session SET config_json = ?, config_hash = ?, total_trials = ?",
-                (json.dumps(snapshot), current.digest(), current.total_trials),
-            )
-    finally:
-        db.conn.close()
+    with runner_lock(directory):  # nothing is written to a session a runner holds
+        writer = SessionWriter(directory / DB_NAME, create=False)
+        try:
+            old = writer.reader.session()["config"]
+            snapshot = current.to_dict()
+            snapshot.update({k: v for k, v in old.items() if k.startswith("_")})  # rounds, executor
+            snapshot["_source"], snapshot["_path"] = current.source, str(candidate.resolve())
+            writer.replace_config(snapshot, current.digest(), current.total_trials)
+        finally:
+            writer.close()
     return current
+
+
+def migrate_session(directory: Path) -> tuple[int, int]:
+    """Bring a session's database to this autocapx's schema, under the runner lock.
+
+    Viewers never migrate (a read command never writes); this is the one explicit step that
+    does, and it only adds tables and columns. Returns (version before, version after)."""
+    from engine.store.db import upgrade
+
+    with runner_lock(directory):
+        return upgrade(directory / DB_NAME)
 
 
 def lock_is_free(directory: Path) -> bool:
@@ -194,14 +200,12 @@ def lock_is_free(directory: Path) -> bool:
 
 def remember_executor(directory: Path, executor: ExecutorChoice) -> None:
     """Store the executor a resume chose, so a later (detached) resume uses it too."""
-    db = open_db(directory / DB_NAME)
-    try:
-        snapshot = json.loads(db.execute("SELECT config_json FROM session").fetchone()[0])
-        snapshot["_executor"] = asdict(executor)
-        with db.conn:
-            db.conn.execute("UPDATE session SET config_json = ?", (json.dumps(snapshot),))
-    finally:
-        db.conn.close()
+    with runner_lock(directory):
+        writer = SessionWriter(directory / DB_NAME, create=False)
+        try:
+            writer.update_config_snapshot(_executor=asdict(executor))
+        finally:
+            writer.close()
 
 
 async def execute_session(
@@ -221,24 +225,19 @@ async def execute_session(
     from engine.skills.manager import SkillManager
     from engine.sweep.plan import plan_trials
     from engine.sweep.progress import HeadlessProgress
-    from engine.sweep.runner import SweepRunner, default_backend
+    from engine.sweep.runner import SweepRunner
 
     if executor is None:
         executor = stored_config(directory)[1]["executor"]
     with runner_lock(directory):
-        writer = SessionWriter(directory / DB_NAME)
+        writer = SessionWriter(directory / DB_NAME, create=False)
         try:
             writer.attach()
             abandoned = writer.abandon_running()
             if abandoned:
-                writer.event("runs_abandoned", None, None, {"trial_keys": abandoned})
+                writer.event(RunsAbandoned(trial_keys=abandoned))
             plans = plan_trials(config, round_)
-            manager = SkillManager(
-                config,
-                writer.conn,
-                emit=lambda kind, data: writer.event(kind, None, None, data),
-                sessions_root=directory.parent,
-            )
+            manager = SkillManager(config, writer, sessions_root=directory.parent)
             manager.round = round_
             done_keys = writer.done_keys()
             first = next((p for p in plans if p.key not in done_keys), None)
@@ -246,10 +245,10 @@ async def execute_session(
             manager.refresh(manager.bound_for(first.index if first else 0) if own_pool else None)
             done = len(done_keys & {p.key for p in plans})
             progress = HeadlessProgress(len(plans), done, quiet=quiet)
-            trials_on = executor.build(default_backend, config.backbones, config.vdm)
+            trials_on = executor.build(config.backbones, config.vdm)
             try:
                 # Started before our signal handlers go in: Ray installs its own on init.
-                writer.event("executor", None, None, await trials_on.start())
+                writer.event(ExecutorReady.from_data(await trials_on.start()))
             except BaseException:
                 await trials_on.close()
                 raise

@@ -1,25 +1,42 @@
-"""Typed events a trial emits while it runs, for the store (viewers tail them) and the UI.
+"""What a trial emits while it runs, as typed events (:mod:`engine.events`), and the coalescer
+that keeps a fast LLM stream from flooding the store or a slow SSH link.
 
-Small and append-only. LLM text deltas are coalesced (at most one event per ``DELTA_WINDOW_S``)
-so a fast stream does not flood the store or a slow SSH link.
+The kind names are re-exported here for the trial's consumers (``ev.STDOUT`` ...); each is the
+``kind`` of its event class, spelled once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-TRIAL_STARTED = "trial_started"
-LLM_DELTA = "llm_delta"
-LLM_RETRY = "llm_retry"
-CODE_READY = "code_ready"
-EXEC_STARTED = "exec_started"
-STDOUT = "stdout"
-SIM_STATUS = "sim_status"
-EXEC_RESULT = "exec_result"
-DECISION = "decision"
-TRIAL_FINISHED = "trial_finished"
+from engine.events import (
+    CodeReady,
+    Decision,
+    Event,
+    ExecFinished,
+    ExecStarted,
+    LlmDelta,
+    LlmRetry,
+    SimStatus,
+    Stdout,
+    TrialFinished,
+    TrialStarted,
+)
+
+TrialEvent = Event
+"""The type of everything a trial emits (an :class:`engine.events.Event`)."""
+
+TRIAL_STARTED = TrialStarted.kind
+LLM_DELTA = LlmDelta.kind
+LLM_RETRY = LlmRetry.kind
+CODE_READY = CodeReady.kind
+EXEC_STARTED = ExecStarted.kind
+STDOUT = Stdout.kind
+SIM_STATUS = SimStatus.kind
+EXEC_RESULT = ExecFinished.kind
+DECISION = Decision.kind
+TRIAL_FINISHED = TrialFinished.kind
 
 KINDS = (
     TRIAL_STARTED,
@@ -36,29 +53,18 @@ KINDS = (
 
 DELTA_WINDOW_S = 0.05
 
-
-@dataclass(frozen=True)
-class TrialEvent:
-    kind: str
-    trial_id: str
-    data: dict = field(default_factory=dict)
-    at: float = field(default_factory=time.time)
+EventSink = Callable[[Event], None]
 
 
-EventSink = Callable[[TrialEvent], None]
-
-
-def discard(_: TrialEvent) -> None:
+def discard(_: Event) -> None:
     """An event sink that drops everything."""
 
 
 class DeltaCoalescer:
-    """Buffers LLM text deltas and emits them as one event per window (and on flush)."""
+    """Buffers LLM text deltas and emits them as one :class:`LlmDelta` per window (and on flush)."""
 
-    def __init__(
-        self, sink: EventSink, trial_id: str, block: int, window_s: float = DELTA_WINDOW_S
-    ):
-        self.sink, self.trial_id, self.block, self.window_s = sink, trial_id, block, window_s
+    def __init__(self, sink: EventSink, block: int, window_s: float = DELTA_WINDOW_S):
+        self.sink, self.block, self.window_s = sink, block, window_s
         self._buffer: list[str] = []
         self._last = time.monotonic()
 
@@ -69,10 +75,6 @@ class DeltaCoalescer:
 
     def flush(self) -> None:
         if self._buffer:
-            self.sink(
-                TrialEvent(
-                    LLM_DELTA, self.trial_id, {"block": self.block, "text": "".join(self._buffer)}
-                )
-            )
+            self.sink(LlmDelta(block=self.block, text="".join(self._buffer)))
             self._buffer.clear()
         self._last = time.monotonic()

@@ -21,82 +21,46 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
+from engine.events import (
+    CodeReady,
+    Decision,
+    ExecFinished,
+    ExecStarted,
+    LlmDelta,
+    LlmRetry,
+    TrialFinished,
+    TrialStarted,
+)
 from engine.llm.base import Backend, LLMError, LLMReply, TextDelta
+from engine.sandbox.result import ExecResult
 from engine.sandbox.worker import SandboxError
 from engine.trial import events as ev
 from engine.trial import prompts as p
-from engine.trial.executor import BlockOutcome, SandboxExecutor
+from engine.trial.block_runner import BlockRunner
 from engine.trial.feedback import scene_diff
-from engine.trial.records import BlockRecord, Price, TrialRecord
-from engine.world import CAMERA_SIZE
+from engine.trial.records import BlockRecord, TrialRecord
+from engine.trial.spec import LibrarySnapshot, TrialSpec
 
+__all__ = ["LibrarySnapshot", "TrialSpec", "run_trial"]
 FEEDBACK_MODES, PRIVILEGED_FEEDBACK = p.FEEDBACK_MODES, p.PRIVILEGED_FEEDBACK
-
-
-@dataclass
-class LibrarySnapshot:
-    """What a trial gets from the skill library: prompt docs, code to seed, a version id."""
-
-    version: str = ""
-    docs: str = ""
-    source: str = ""
-    seeding: str = "namespace"
-    """"namespace": ``source`` executed into the library namespace together; "isolated": each of
-    ``parts`` executed on its own and only its functions injected."""
-    parts: tuple[str, ...] = ()
-    skills: tuple[tuple[str, str], ...] = ()
-    """(skill id, name) of each skill, for usage analytics."""
-
-
-@dataclass
-class TrialSpec:
-    """Everything that determines one trial (with the backend's own sampling settings)."""
-
-    trial_id: str
-    task: str = "cube_lift"
-    seed: int = 0
-    condition: str = "P21_a"
-    library: LibrarySnapshot = field(default_factory=LibrarySnapshot)
-    max_regenerations: int = 10
-    block_timeout_s: float = 180.0
-    camera_size: int = CAMERA_SIZE
-    quality: str = "full"
-    noise: dict = field(default_factory=dict)
-    feedback: str = "capx"
-    """One of :data:`FEEDBACK_MODES` (see the module docstring)."""
-    privileged_observations: bool = False
-    """Object poses in ``get_observation()``/``obs``: PRIVILEGED, off by default."""
-    prompts: p.PromptSet = field(default_factory=p.PromptSet)
-    price: Price = field(default_factory=Price)
-    vdm_price: Price = field(default_factory=Price)
-
-    @property
-    def privileged(self) -> bool:
-        """Does the LLM see anything of the simulator's ground truth?"""
-        return self.privileged_observations or self.feedback in PRIVILEGED_FEEDBACK
 
 
 async def _ask(
     backend: Backend,
     msgs: list[dict],
     sink: ev.EventSink,
-    trial_id: str,
     block: int,
     images: list[bytes] | None = None,
 ) -> LLMReply:
-    coalescer = ev.DeltaCoalescer(sink, trial_id, block)
+    coalescer = ev.DeltaCoalescer(sink, block)
     reply: LLMReply | None = None
     async for item in backend.stream(msgs, images=images):
         if isinstance(item, TextDelta):
             if getattr(item, "restart", False):  # the stream broke and is being re-asked
                 coalescer.flush()
-                sink(
-                    ev.TrialEvent(
-                        ev.LLM_DELTA, trial_id, {"block": block, "text": "", "restart": True}
-                    )
-                )
+                sink(LlmDelta(block=block, restart=True))
                 continue
             coalescer.add(item.text)
         else:
@@ -105,7 +69,7 @@ async def _ask(
     if reply is None:
         raise LLMError(f"{backend.name} ended its stream without a final reply")
     for retry in reply.retries:
-        sink(ev.TrialEvent(ev.LLM_RETRY, trial_id, {"block": block, **_retry_dict(retry)}))
+        sink(LlmRetry.from_data({"block": block, **_retry_dict(retry)}))
     return reply
 
 
@@ -157,7 +121,7 @@ async def run_trial(
     *,
     sink: ev.EventSink = ev.discard,
     vdm: Backend | None = None,
-    executor: SandboxExecutor | None = None,
+    runner: BlockRunner | None = None,
     on_block: Callable[[BlockRecord], None] | None = None,
 ) -> TrialRecord:
     """Run one trial to its end and return its record (never raises for what the LLM or code does)."""
@@ -172,11 +136,12 @@ async def run_trial(
         raise UserError(
             "feedback 'vdm' needs a vision model to describe the frames ([vdm] in the config)"
         )
-    task = get_task(spec.task)
+    task = get_task(spec.world.task)
+    world = spec.world
     record = TrialRecord(
         trial_id=spec.trial_id,
-        task=spec.task,
-        seed=spec.seed,
+        task=world.task,
+        seed=world.seed,
         backend=backend.name,
         model=backend.model,
         synthetic=backend.synthetic,
@@ -185,20 +150,17 @@ async def run_trial(
     )
     t_trial = time.perf_counter()
     sink(
-        ev.TrialEvent(
-            ev.TRIAL_STARTED,
-            spec.trial_id,
-            {
-                "task": spec.task,
-                "seed": spec.seed,
-                "condition": spec.condition,
-                "backend": backend.name,
-                "model": backend.model,
-                "synthetic": backend.synthetic,
-                "library_version": spec.library.version,
-                "feedback": spec.feedback,
-                "privileged": spec.privileged,
-            },
+        TrialStarted(
+            task=world.task,
+            seed=world.seed,
+            condition=spec.condition,
+            backbone=spec.backbone,
+            backend=backend.name,
+            model=backend.model,
+            synthetic=backend.synthetic,
+            library_version=spec.library.version,
+            feedback=spec.feedback,
+            privileged=spec.privileged,
         )
     )
     from engine.api.docs import robot_api_docs
@@ -207,19 +169,19 @@ async def run_trial(
     if spec.library.docs:
         docs += "\n\n" + spec.library.docs
     first = p.initial_prompt(task.goal, docs, spec.prompts)
-    executor = executor or SandboxExecutor(spec)
+    runner = runner or BlockRunner(spec)
     frames_wanted = spec.feedback in ("vision", "vdm")
     # The worker (scene build, GL context, library seeding) starts while the LLM writes the
     # first block, so its start-up cost hides behind the model's latency. Vision modes need the
     # initial frame in the first prompt, so there the LLM waits for it.
-    starting = asyncio.create_task(executor.start(library=spec.library, sink=sink))
+    starting = asyncio.create_task(runner.start(library=spec.library, sink=sink))
     state: dict | None = None
     opening: _Vision | None = None
     try:
         user, images = first, None
         if frames_wanted:
             state = await starting
-            initial_frame = executor.initial_frame or b""
+            initial_frame = runner.initial_frame or b""
             if spec.feedback == "vdm":
                 assert vdm is not None
                 opening = await _ask_vision(vdm, first, p.VDM_INITIAL, [initial_frame])
@@ -234,9 +196,7 @@ async def run_trial(
         while True:
             t_turn = time.perf_counter()
             try:
-                reply = await _ask(
-                    backend, p.messages(user, spec.prompts), sink, spec.trial_id, index, images
-                )
+                reply = await _ask(backend, p.messages(user, spec.prompts), sink, index, images)
             except LLMError as exc:
                 record.end_reason, record.error = "llm_error", str(exc)
                 break
@@ -259,7 +219,7 @@ async def run_trial(
                 _charge(block, opening)
             record.blocks.append(block)
             record.llm_time_s += reply.latency_s
-            sink(ev.TrialEvent(ev.DECISION, spec.trial_id, {"block": index, "decision": decision}))
+            sink(Decision(block=index, decision=decision))
             if decision == "finish":
                 block.wall_time_s = time.perf_counter() - t_turn
                 record.end_reason = "finish"
@@ -269,27 +229,23 @@ async def run_trial(
             block.code = (
                 p.extract_code(reply.text) if index == 0 else p.regenerated_code(reply.text)
             )
-            sink(ev.TrialEvent(ev.CODE_READY, spec.trial_id, {"block": index, "code": block.code}))
+            sink(CodeReady(block=index, code=block.code))
             if state is None:
                 state = await starting
-            sink(ev.TrialEvent(ev.EXEC_STARTED, spec.trial_id, {"block": index}))
-            outcome = await executor.run(block.code, index, want_frames=frames_wanted)
-            _fill_block(block, outcome)
+            sink(ExecStarted(block=index))
+            outcome = await runner.run(block.code, index, want_frames=frames_wanted)
+            block.result = replace(outcome, frames={})  # the record keeps no images
             record.exec_time_s += outcome.exec_time_s
             sink(
-                ev.TrialEvent(
-                    ev.EXEC_RESULT,
-                    spec.trial_id,
-                    {
-                        "block": index,
-                        "ok": block.ok,
-                        "success": block.success,
-                        "reward": block.reward,
-                        "exception": block.exception,
-                        "violation": block.violation,
-                        "killed": block.killed,
-                        "status": outcome.status,
-                    },
+                ExecFinished(
+                    block=index,
+                    ok=block.ok,
+                    success=block.success,
+                    reward=block.reward,
+                    exception=block.exception,
+                    violation=block.violation,
+                    killed=block.killed,
+                    status=outcome.status,
                 )
             )
             before, state = state, outcome.summary or state
@@ -318,7 +274,7 @@ async def run_trial(
                 spec.prompts,
             )
             if images is not None and spec.feedback == "vision":
-                images = [executor.initial_frame or b"", *images]
+                images = [runner.initial_frame or b"", *images]
     except LLMError as exc:  # the vision model failed for good
         record.end_reason, record.error = "llm_error", str(exc)
     except SandboxError as exc:
@@ -331,10 +287,10 @@ async def run_trial(
             starting.cancel()
         with contextlib.suppress(BaseException):
             await starting
-        await executor.close()
+        await runner.close()
         _finish(record, spec, t_trial)
         if record.end_reason != "cancelled":
-            sink(ev.TrialEvent(ev.TRIAL_FINISHED, spec.trial_id, record.summary()))
+            sink(TrialFinished(summary=record.summary()))
     return record
 
 
@@ -343,7 +299,7 @@ async def _feedback(
     vdm: Backend | None,
     first: str,
     block: BlockRecord,
-    outcome: BlockOutcome,
+    outcome: ExecResult,
     before: dict,
     task: object,
 ) -> tuple[tuple[str, ...], list[bytes] | None]:
@@ -352,11 +308,12 @@ async def _feedback(
     if spec.feedback == "privileged":
         block.feedback = scene_diff(before, outcome.summary or before, task.primary)  # type: ignore[attr-defined]
         return (p.PRIVILEGED_STATE.format(diff=block.feedback),), None
-    if spec.feedback == "vision" and outcome.frames:
-        return (p.CURRENT_IMAGE,), [outcome.frames[1]]
-    if spec.feedback == "vdm" and outcome.frames:
+    frames = [outcome.frames[k] for k in ("before", "after") if k in outcome.frames]
+    if spec.feedback == "vision" and len(frames) == 2:
+        return (p.CURRENT_IMAGE,), [frames[1]]
+    if spec.feedback == "vdm" and len(frames) == 2:
         assert vdm is not None
-        vision = await _ask_vision(vdm, first, p.VDM_DIFFERENCE, list(outcome.frames))
+        vision = await _ask_vision(vdm, first, p.VDM_DIFFERENCE, frames)
         _charge(block, vision)
         block.feedback = vision.text
         return (p.VISUAL_DIFFERENCE.format(description=vision.text),), None
@@ -373,22 +330,6 @@ def _stderr_for_llm(block: BlockRecord, reset_note: str = "") -> str:
     if reset_note:
         parts.append(reset_note)
     return "\n".join(parts) + ("\n" if parts else "")
-
-
-def _fill_block(block: BlockRecord, outcome: BlockOutcome) -> None:
-    block.executed = True
-    block.ok = outcome.ok
-    block.stdout = outcome.stdout
-    block.stderr = outcome.stderr
-    block.exception = outcome.exception
-    block.violation = outcome.violation
-    block.killed = outcome.killed
-    block.exec_time_s = outcome.exec_time_s
-    block.sim_summary = outcome.summary
-    block.skill_calls = dict(outcome.skill_calls)
-    block.api_calls = dict(outcome.api_calls)
-    block.success = bool(outcome.summary.get("success"))
-    block.reward = float(outcome.summary.get("reward", 0.0))
 
 
 def _finish(record: TrialRecord, spec: TrialSpec, t0: float) -> None:

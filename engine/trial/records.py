@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from engine.sandbox.result import ExecResult
+
 
 @dataclass
 class BlockRecord:
     """One LLM turn and, unless it was FINISH, the code block it produced and how that ran.
 
     ``decision`` is "initial" for the first block, "regenerate" for later ones and "finish" for
-    the closing turn (``executed`` False: nothing ran).
+    the closing turn. ``result`` is the sandbox's :class:`~engine.sandbox.result.ExecResult`
+    (None: nothing ran); the properties below read it, so a block's outcome has one source.
     """
 
     index: int
@@ -19,21 +22,10 @@ class BlockRecord:
     reply: str
     reasoning: str | None = None
     code: str = ""
-    executed: bool = False
-    ok: bool = False
-    stdout: str = ""
-    stderr: str = ""
-    exception: str | None = None
-    violation: str | None = None
-    killed: str | None = None
-    sim_summary: dict = field(default_factory=dict)
-    """The simulator's ground truth after the block, for the record (never shown to the LLM
-    except in the labelled ``privileged`` feedback mode)."""
+    result: ExecResult | None = None
     feedback: str = ""
     """What the feedback mode added to the next prompt beyond code, stdout and stderr: the
     vision model's description (``vdm``) or the PRIVILEGED scene diff; empty in ``capx``."""
-    reward: float = 0.0
-    success: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
     llm_latency_s: float = 0.0
@@ -42,16 +34,87 @@ class BlockRecord:
     """The model the server says answered this turn (it may differ from the one asked for)."""
     system_fingerprint: str = ""
     served_extra: dict = field(default_factory=dict)
-    exec_time_s: float = 0.0
     wall_time_s: float = 0.0
-    skill_calls: dict[str, list[int]] = field(default_factory=dict)
-    """Library skill -> [calls, calls that raised] made by the block's code, counted at run time."""
-    api_calls: dict[str, int] = field(default_factory=dict)
-    """API function -> calls during the block, counted at run time (skills' own calls too)."""
     vdm_prompt_tokens: int = 0
     """Tokens of the vision model's calls made for this block's feedback (``vdm`` mode)."""
     vdm_completion_tokens: int = 0
     vdm_latency_s: float = 0.0
+
+    @property
+    def executed(self) -> bool:
+        return self.result is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and self.result.ok
+
+    @property
+    def stdout(self) -> str:
+        return self.result.stdout if self.result else ""
+
+    @property
+    def stderr(self) -> str:
+        return self.result.stderr if self.result else ""
+
+    @property
+    def exception(self) -> str | None:
+        return self.result.exception if self.result else None
+
+    @property
+    def violation(self) -> str | None:
+        return self.result.violation if self.result else None
+
+    @property
+    def killed(self) -> str | None:
+        return self.result.killed if self.result else None
+
+    @property
+    def exec_time_s(self) -> float:
+        return self.result.exec_time_s if self.result else 0.0
+
+    @property
+    def sim_summary(self) -> dict:
+        """The simulator's ground truth after the block, for the record (never shown to the
+        LLM except in the labelled ``privileged`` feedback mode)."""
+        return self.result.summary if self.result else {}
+
+    @property
+    def success(self) -> bool:
+        return self.result is not None and self.result.success
+
+    @property
+    def reward(self) -> float:
+        return self.result.reward if self.result else 0.0
+
+    @property
+    def skill_calls(self) -> dict[str, list[int]]:
+        return self.result.skill_calls if self.result else {}
+
+    @property
+    def api_calls(self) -> dict[str, int]:
+        return self.result.api_calls if self.result else {}
+
+    FLAT = (
+        "executed",
+        "ok",
+        "stdout",
+        "stderr",
+        "exception",
+        "violation",
+        "killed",
+        "sim_summary",
+        "success",
+        "reward",
+        "exec_time_s",
+        "skill_calls",
+        "api_calls",
+    )
+    """The outcome's fields, as the store and ``trial --json`` show a block (flat)."""
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k != "result"}
+        out.update({name: getattr(self, name) for name in self.FLAT})
+        return out
 
 
 @dataclass
@@ -106,7 +169,7 @@ class TrialRecord:
 
     def to_dict(self) -> dict:
         out = self.summary()
-        out["blocks"] = [asdict(b) for b in self.blocks]
+        out["blocks"] = [b.to_dict() for b in self.blocks]
         return out
 
 

@@ -24,7 +24,24 @@ from engine.trial.prompts import (
     PromptSet,
     load_prompt_set,
 )
-from engine.world import CAMERA_SIZE
+from engine.world import CAMERA_SIZE, WorldSpec
+
+# The libraries a condition can name (study names and readable aliases) -> canonical name;
+# built by engine.skills.conditions, named here so a config is validated without it.
+LIBRARY_ALIASES = {
+    "none": "P21_a",
+    "P21_a": "P21_a",
+    "curated9": "curated9",
+    "C1": "C1",
+    "all_gated": "C1",
+    "C2": "C2",
+    "quality_gated": "C2",
+    "C3v2": "C3v2",
+    "structural_dedup": "C3v2",
+    "manual_k": "manual_k",
+    "top_k": "manual_k",
+    "empty_ns": "empty_ns",
+}
 
 
 class ConfigError(UserError):
@@ -84,6 +101,18 @@ class BackboneConfig(ModelConfig):
     replayed in order from the start of each trial."""
     replay_texts: tuple[str, ...] = field(default=(), metadata=RESOLVED)
     """The replies read from ``replies``, kept with the session (a resume needs no file)."""
+
+    @property
+    def model_label(self) -> str:
+        """The model name its backend reports (known without building the backend)."""
+        if self.backend == "synthetic":
+            return f"synthetic-{self.profile}"
+        return self.model or self.backend
+
+    @property
+    def synthetic(self) -> bool:
+        return self.backend == "synthetic"
+
     vision: bool = False
     concurrency: int = 0
     """Per-backbone limit on trials in flight (0 = only the global limit)."""
@@ -175,6 +204,18 @@ class SweepConfig:
     @property
     def total_trials(self) -> int:
         return self.session.trials_per_condition * len(self.backbones) * len(self.conditions)
+
+    def world(self, seed: int) -> WorldSpec:
+        """The world of a trial of this sweep on scene ``seed``."""
+        s = self.session
+        return WorldSpec(
+            task=s.task,
+            seed=seed,
+            camera_size=s.camera_size,
+            quality=s.quality,
+            noise=dict(s.noise),
+            privileged_observations=s.privileged_observations,
+        )
 
     @property
     def privileged(self) -> bool:
@@ -325,11 +366,9 @@ def parse_config(text: str, path: str = "<config>", *, stored: dict | None = Non
             path, "session.reference", f"{session.reference!r} is not a condition ({names})"
         )
     skills = _build(SkillsConfig, raw.get("skills", {}), "skills", "skills", path)
-    from engine.skills.conditions import ALIASES
-
     for i, c in enumerate(conditions):
-        if c.library not in ALIASES:
-            known = ", ".join(sorted(ALIASES))
+        if c.library not in LIBRARY_ALIASES:
+            known = ", ".join(sorted(LIBRARY_ALIASES))
             raise _fail(
                 path, f"conditions[{i}].library", f"unknown library {c.library!r} (known: {known})"
             )

@@ -5,7 +5,7 @@ LLM calls and the sandboxed simulator worker of a trial live on whichever node R
 actor. The actor streams back what the trial does (events and finished blocks, in order, in
 small batches) through a Ray streaming generator; the head writes them to SQLite as they
 arrive. Ray's own retries are off: if an actor's process or node dies, the head sees it as
-:class:`~engine.sweep.executor.WorkerLost`, abandons that run and runs the trial again from its
+:class:`~engine.executors.base.WorkerLost`, abandons that run and runs the trial again from its
 start, so a trial is never counted twice and never half-counted.
 """
 
@@ -21,20 +21,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from engine import __version__
+from engine.config import BackboneConfig, VdmConfig
 from engine.errors import UserError
-from engine.llm.base import Backend
+from engine.executors.backends import BackendCache, default_backend, vision_backend
+from engine.executors.base import BlockSink, EventSink, PlacementSink, WorkerLost
 from engine.llm.ratelimit import RequestPacer, paced
-from engine.sweep.config import BackboneConfig, VdmConfig
-from engine.sweep.executor import (
-    BackendCache,
-    BackendFactory,
-    BlockSink,
-    PlacementSink,
-    WorkerLost,
-)
-from engine.trial import events as ev
-from engine.trial.loop import TrialSpec, run_trial
+from engine.trial.loop import run_trial
 from engine.trial.records import TrialRecord
+from engine.trial.spec import TrialSpec
 
 RAY_MISSING = "the ray executor needs Ray on this machine: pip install 'autocapx[ray]'"
 FORWARDED_ENV = ("MUJOCO_GL", "PYOPENGL_PLATFORM")
@@ -65,12 +59,8 @@ class PacerActor:
 class TrialActor:
     """One trial slot on some node of the cluster: runs trials one after another."""
 
-    def __init__(
-        self, backend_factory: BackendFactory, pacer: Any = None, vdm: VdmConfig | None = None
-    ) -> None:
-        from engine.sweep.runner import vision_backend
-
-        self.backends = BackendCache(backend_factory)
+    def __init__(self, pacer: Any = None, vdm: VdmConfig | None = None) -> None:
+        self.backends = BackendCache(default_backend)
         self.pacer = pacer
         self.vdm = vision_backend(vdm)  # built on this node, like the coder's backend
 
@@ -90,7 +80,7 @@ class TrialActor:
     async def run(self, spec: TrialSpec, backbone: BackboneConfig) -> AsyncIterator[list]:
         """Run one trial; yields batches of ("event", kind, data) / ("block", BlockRecord)
         items as they happen, and finally [("record", TrialRecord)]."""
-        backend = self.backends.get(backbone, spec.seed)
+        backend = self.backends.get(backbone, spec.world.seed)
         if self.pacer is not None:  # the head made one: some backbone has a request limit
             backend = paced(backend, backbone.name, backbone.requests_per_minute, self._slot)
         queue: asyncio.Queue = asyncio.Queue()
@@ -98,7 +88,7 @@ class TrialActor:
             run_trial(
                 spec,
                 backend,
-                sink=lambda e: queue.put_nowait(("event", e.kind, e.data)),
+                sink=lambda e: queue.put_nowait(("event", e)),
                 on_block=lambda b: queue.put_nowait(("block", b)),
                 vdm=self.vdm,
             )
@@ -134,14 +124,12 @@ class RayExecutor:
         *,
         address: str = "",
         cpus_per_trial: float = 1.0,
-        backend_factory: BackendFactory,
         backbones: Sequence[BackboneConfig] = (),
         vdm: VdmConfig | None = None,
     ) -> None:
         self.address = address
         self.vdm = vdm
         self.cpus_per_trial = cpus_per_trial
-        self.backend_factory = backend_factory
         self.forward_env = _api_keys(backbones, vdm)
         self.rate_limited = any(b.requests_per_minute > 0 for b in backbones)
         self._pacer: Any = None
@@ -206,7 +194,7 @@ class RayExecutor:
         node is lost, so waiting for the new one alone could wait forever)."""
         if self._idle:
             return self._idle.pop()
-        actor = self._actor_cls.remote(self.backend_factory, self._pacer, self.vdm)
+        actor = self._actor_cls.remote(self._pacer, self.vdm)
         placed = asyncio.ensure_future(actor.where.remote())
         handoff: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiters.append(handoff)
@@ -272,9 +260,8 @@ class RayExecutor:
         self,
         spec: TrialSpec,
         backbone: BackboneConfig,
-        backend: Backend,
         *,
-        sink: ev.EventSink,
+        sink: EventSink,
         on_block: BlockSink,
         on_placed: PlacementSink,
     ) -> TrialRecord:
@@ -287,7 +274,7 @@ class RayExecutor:
             async for ref in actor.run.remote(spec, backbone):
                 for item in await ref:
                     if item[0] == "event":
-                        sink(ev.TrialEvent(item[1], spec.trial_id, item[2]))
+                        sink(item[1])
                     elif item[0] == "block":
                         on_block(item[1])
                     else:

@@ -1,18 +1,34 @@
-"""What the console knows about a session, fed from the store's events and tables.
+"""What the console knows about a session's trials, built from the store's events.
 
-Events are read in batches by sequence number (a viewer that re-attaches starts from the
-beginning and catches up); only what the panes show is kept, with bounded buffers, so memory
-stays flat however long the sweep runs.
+A pure model: the session screen's event worker reads batches of events by sequence number
+(a viewer that re-attaches starts from the beginning and catches up) and hands them to
+:meth:`SessionFeed.apply` on the UI thread. Only what the panes show is kept, with bounded
+buffers, so memory stays flat however long the sweep runs. Table queries live in
+:mod:`autocapx_tui.queries`.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from engine.stats.summary import ConditionSummary, live_summary
-from engine.store.reader import SessionReader, StoredEvent
+from engine.events import (
+    LIBRARY_KINDS,
+    CodeReady,
+    Decision,
+    ExecFinished,
+    ExecStarted,
+    LlmDelta,
+    SessionState,
+    SimStatus,
+    Stdout,
+    TrialFinished,
+    TrialPlaced,
+    TrialStarted,
+    WorkerLostEvent,
+)
+from engine.store.reader import StoredEvent
 
 MAX_STDOUT_LINES = 400
 MAX_CODE_CHARS = 60_000
@@ -61,27 +77,25 @@ class TrialView:
 
 
 class SessionFeed:
-    """Reads one session: incremental events plus table queries for the panes."""
+    """The trials of one session as its events tell them (the latest few, bounded)."""
 
-    def __init__(self, db: Path) -> None:
-        self.reader = SessionReader(db)
+    def __init__(self) -> None:
         self.last_seq = 0
         self.trials: dict[str, TrialView] = {}
         self.order: deque[str] = deque(maxlen=MAX_TRIALS_TRACKED)
         self.latest: str | None = None
         self.skill_events = 0
+        self.status = ""
+        """The session's status as its last ``session_state`` event gave it."""
 
-    def session(self) -> dict:
-        return self.reader.session()
-
-    def poll(self, limit: int = 5000) -> int:
-        """Apply new events; returns how many were read."""
-        events = self.reader.events_since(self.last_seq, limit=limit)
-        for event in events:
+    def apply(self, events: Sequence[StoredEvent]) -> int:
+        """Apply a batch of events (in sequence order); returns how many were new."""
+        fresh = [e for e in events if e.seq > self.last_seq]
+        for event in fresh:
             self._apply(event)
-        if events:
-            self.last_seq = events[-1].seq
-        return len(events)
+        if fresh:
+            self.last_seq = fresh[-1].seq
+        return len(fresh)
 
     def _trial(self, key: str) -> TrialView:
         view = self.trials.get(key)
@@ -93,141 +107,54 @@ class SessionFeed:
                     del self.trials[old]
         return view
 
-    def _apply(self, e: StoredEvent) -> None:
-        d = e.data
-        if e.kind in ("skill_candidate", "library_version", "decision_recorded"):
+    def _apply(self, stored: StoredEvent) -> None:
+        e = stored.event
+        if e.kind in LIBRARY_KINDS:
             self.skill_events += 1
             return
-        if not e.trial_key:
+        if isinstance(e, SessionState):
+            self.status = e.status
             return
-        t = self._trial(e.trial_key)
-        if e.kind == "trial_started":
-            t.condition, t.backbone, t.seed = (
-                d.get("condition", ""),
-                d.get("backend", ""),
-                d.get("seed", 0),
-            )
-            t.model, t.synthetic = d.get("model", ""), bool(d.get("synthetic"))
-            t.privileged = bool(d.get("privileged"))
-            t.stream, t.finished = "", None
-            t.blocks.clear()
-            t.stdout.clear()
-            t.stdout_total = 0
-            if t.lost:  # the run before this one died with its worker
-                t.add_line(f"── worker lost: {t.lost}; the trial runs again")
-                t.lost = ""
-            if t.where:
-                t.add_line(f"── running on {t.where}")
-            self.latest = e.trial_key
-        elif e.kind == "trial_placed":
-            t.where = (
-                f"{d.get('host', '?')} (pid {d.get('pid', '?')}, node {str(d.get('node', ''))[:8]})"
-            )
-        elif e.kind == "worker_lost":
-            t.lost = d.get("reason", "") or "?"
-            t.add_line(f"── worker lost: {t.lost}")
-        elif e.kind == "llm_delta":
-            if d.get("restart"):
+        if not stored.trial_key:
+            return
+        t = self._trial(stored.trial_key)
+        match e:
+            case TrialStarted():
+                t.condition, t.backbone, t.seed = e.condition, e.backbone, e.seed
+                t.model, t.synthetic, t.privileged = e.model, e.synthetic, e.privileged
+                t.stream, t.finished = "", None
+                t.blocks.clear()
+                t.stdout.clear()
+                t.stdout_total = 0
+                if t.lost:  # the run before this one died with its worker
+                    t.add_line(f"── worker lost: {t.lost}; the trial runs again")
+                    t.lost = ""
+                if t.where:
+                    t.add_line(f"── running on {t.where}")
+                self.latest = stored.trial_key
+            case TrialPlaced():
+                t.where = f"{e.host or '?'} (pid {e.pid or '?'}, node {e.node[:8]})"
+            case WorkerLostEvent():
+                t.lost = e.reason or "?"
+                t.add_line(f"── worker lost: {t.lost}")
+            case LlmDelta():
+                t.stream = "" if e.restart else (t.stream + e.text)[-MAX_CODE_CHARS:]
+            case Decision():
+                t.block(e.block).decision = e.decision
+            case CodeReady():
+                t.block(e.block).code = e.code[-MAX_CODE_CHARS:]
+            case ExecStarted():
+                t.add_line(f"── block {e.block} runs")
+            case Stdout():
+                t.add_line(e.line)
+            case SimStatus():
+                t.status = e.data
+            case ExecFinished():
+                b = t.block(e.block)
+                b.result = e.violation or e.killed or e.exception or "ran clean"
+                b.success, b.reward = e.success, e.reward
+                t.status = e.status or t.status
                 t.stream = ""
-            else:
-                t.stream = (t.stream + d.get("text", ""))[-MAX_CODE_CHARS:]
-        elif e.kind == "decision":
-            t.block(d["block"]).decision = d["decision"]
-        elif e.kind == "code_ready":
-            t.block(d["block"]).code = d.get("code", "")[-MAX_CODE_CHARS:]
-        elif e.kind == "exec_started":
-            t.add_line(f"── block {d['block']} runs")
-        elif e.kind == "stdout":
-            t.add_line(d.get("line", ""))
-        elif e.kind == "sim_status":
-            t.status = d
-        elif e.kind == "exec_result":
-            b = t.block(d["block"])
-            b.result = d.get("violation") or d.get("killed") or d.get("exception") or "ran clean"
-            b.success, b.reward = bool(d.get("success")), d.get("reward")
-            t.status = d.get("status") or t.status
-            t.stream = ""
-        elif e.kind == "trial_finished":
-            t.finished = d
-            t.model = d.get("served_model") or t.model
-
-    # ------------------------------------------------------------ table queries
-    def progress(self) -> dict:
-        return self.reader.progress()
-
-    def summary(self) -> list[ConditionSummary]:
-        return live_summary(self.reader.conn, by_backbone=True)
-
-    def running_counts(self) -> dict[tuple[str, str, int], int]:
-        """Trials running now, per arm (condition, backbone, round)."""
-        return self._counts("running")
-
-    def error_counts(self) -> dict[tuple[str, str, int], int]:
-        """Trial runs lost to infrastructure, per arm (condition, backbone, round)."""
-        return self._counts("error")
-
-    def _counts(self, status: str) -> dict[tuple[str, str, int], int]:
-        rows = self.reader.query(
-            "SELECT condition, backbone, round, COUNT(*) AS n FROM trials WHERE status = ? "
-            "GROUP BY 1, 2, 3",
-            (status,),
-        )
-        return {(r["condition"], r["backbone"], r["round"]): r["n"] for r in rows}
-
-    def recent_finishes(self, n: int = 10) -> list[float]:
-        """When the last ``n`` trials finished (oldest first): the pace behind the ETA."""
-        rows = self.reader.query(
-            "SELECT finished_at FROM trials WHERE status = 'done' AND finished_at IS NOT NULL "
-            "ORDER BY finished_at DESC LIMIT ?",
-            (n,),
-        )
-        return sorted(r["finished_at"] for r in rows)
-
-    def skills(self) -> list[dict]:
-        rows = self.reader.query(
-            "SELECT id, name, status, override, occurrences, success_rate, quality, source FROM skills "
-            "ORDER BY CASE WHEN status = 'promoted' THEN 0 ELSE 1 END, quality DESC, name LIMIT 500"
-        )
-        reasons: dict[str, list[str]] = {}
-        for g in self.reader.query(
-            "SELECT skill_id, gate, passed, reason FROM gate_results ORDER BY id"
-        ):
-            mark = "PASS" if g["passed"] else "FAIL"
-            reasons.setdefault(g["skill_id"], []).append(f"{mark} {g['gate']}: {g['reason']}")
-        for r in rows:
-            r["gates"] = reasons.get(r["id"], [])
-        return rows
-
-    def finished_trials(self, limit: int = 300) -> list[dict]:
-        return self.reader.query(
-            "SELECT run_id, trial_key, condition, backbone, seed, final_success, any_success, n_blocks, "
-            "end_reason, wall_time_s FROM trials WHERE status = 'done' ORDER BY run_id DESC LIMIT ?",
-            (limit,),
-        )
-
-    def load_trial(self, run_id: int) -> TrialView:
-        """A finished trial from its stored blocks (for the trial browser)."""
-        row = self.reader.query("SELECT * FROM trials WHERE run_id = ?", (run_id,))[0]
-        model = row.get("served_model") or row["model"] or ""  # what the server says answered
-        view = TrialView(row["trial_key"], row["condition"], row["backbone"], row["seed"], model)
-        view.synthetic = bool(row["synthetic"])
-        for b in self.reader.blocks(run_id):
-            bv = view.block(b["idx"])
-            bv.decision, bv.code = b["decision"], b["code"] or ""
-            if b["executed"]:
-                bv.result = b["violation"] or b["killed"] or b["exception"] or "ran clean"
-                bv.success, bv.reward = bool(b["success"]), b["reward"]
-                for line in (b["stdout"] or "").splitlines():
-                    view.add_line(line)
-            view.status = b["sim_summary"] or view.status
-        view.finished = {
-            "final_success": bool(row["final_success"]),
-            "end_reason": row["end_reason"],
-        }
-        return view
-
-    def send(self, action: str, args: dict | None = None) -> int:
-        return self.reader.send_command(action, args)
-
-    def close(self) -> None:
-        self.reader.close()
+            case TrialFinished():
+                t.finished = e.summary
+                t.model = e.summary.get("served_model") or t.model

@@ -68,7 +68,7 @@ async def test_live_pane_shows_streamed_code_stdout_and_status(db: Path) -> None
                 ),
             )
         conn.close()
-        app.tick_events()
+        app.session.refresh_now()
         await pilot.pause()
         status = text_of(app, "#live-status")
         assert "gripper closed" in status and "0 INITIAL SUCCESS" in status
@@ -159,11 +159,14 @@ async def test_help_and_stats(db: Path) -> None:
 
 
 def test_interval_bar_needs_no_colour() -> None:
+    # width 11: cells 0..10, so 0.2 -> cell 2, 0.5 -> cell 5, 0.8 -> cell 8
     bar = interval_bar(0.2, 0.5, 0.8, width=11)
-    assert bar == "  [──|──]  ".replace("  [──|──]  ", bar) and bar.index("[") < bar.index(
-        "|"
-    ) < bar.index("]")
-    assert interval_bar(0.0, 0.0, 0.3, width=10).startswith("|")
+    assert bar == "  [" + "──" + "|" + "──" + "]" + "  "
+    assert bar.index("[") < bar.index("|") < bar.index("]")
+    # width 10: cells 0..9, so 0.0 -> cell 0 (the rate's '|' covers the '['), 0.3 -> cell 3
+    edge = interval_bar(0.0, 0.0, 0.3, width=10)
+    assert edge.startswith("|")
+    assert edge == "|" + "──" + "]" + " " * 6
 
 
 async def test_a_ray_sweep_says_where_trials_run_and_when_a_worker_was_lost(db: Path) -> None:

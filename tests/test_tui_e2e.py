@@ -4,6 +4,7 @@ screen out; leave it running, re-attach, and find the sweep finished with nothin
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,9 +20,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+SOCKET = f"autocapx-test-{os.getpid()}"
+"""This run's own tmux server (never a tmux the developer or another test run uses)."""
+
+
 def tmux(*args: str) -> str:
     return subprocess.run(
-        ["tmux", "-L", "autocapx-test", *args], capture_output=True, text=True, timeout=20
+        ["tmux", "-L", SOCKET, *args], capture_output=True, text=True, timeout=20
     ).stdout
 
 
@@ -29,7 +34,8 @@ def screen(session: str) -> str:
     return tmux("capture-pane", "-t", session, "-p")
 
 
-def wait_for(session: str, text: str, timeout: float = 60.0) -> str:
+def wait_for(session: str, text: str, timeout: float = 120.0) -> str:
+    """Poll the screen of ``session`` until ``text`` is on it; fail after ``timeout``."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         shown = screen(session)
@@ -39,6 +45,7 @@ def wait_for(session: str, text: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"{text!r} never appeared; screen:\n{screen(session)}")
 
 
+@pytest.mark.slow
 def test_tui_in_tmux_detach_and_reattach(tmp_path: Path) -> None:
     config = write_config(tmp_path / "s.toml", n=2, latency=0.001)
     sessions = tmp_path / "sessions"
@@ -119,13 +126,15 @@ def test_serve_puts_the_console_in_a_browser(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        page = ""
-        for _ in range(60):
+        page = None
+        deadline = time.monotonic() + 120
+        while page is None:  # until the server answers
+            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
+            assert time.monotonic() < deadline, "the server never answered"
             try:
                 page = (
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
                 )
-                break
             except OSError:
                 time.sleep(0.25)
         assert "autocapx fixture-session" in page and "<html" in page.lower()

@@ -22,7 +22,32 @@ engine applies them.
 """
 
 
-class ReasonDialog(ModalScreen[str | None]):
+class Dialog(ModalScreen):
+    """A centred box over the session; Escape cancels."""
+
+    DEFAULT_CSS = """
+    Dialog {
+        align: center middle;
+    }
+    Dialog .dialog {
+        width: 80%;
+        max-width: 90;
+        height: auto;
+        padding: 1 2;
+        border: thick $primary;
+        background: $surface;
+    }
+    Dialog .buttons {
+        height: auto;
+        margin-top: 1;
+    }
+    Dialog .buttons Button {
+        margin-right: 2;
+    }
+    """
+
+
+class ReasonDialog(Dialog):
     """Confirm approve/veto of a skill; returns the reason, or None if cancelled."""
 
     def __init__(self, action: str, skill: str) -> None:
@@ -56,7 +81,7 @@ class ReasonDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ChoiceDialog(ModalScreen[str]):
+class ChoiceDialog(Dialog):
     """A question with a few buttons; returns the id of the button pressed."""
 
     def __init__(self, question: str, choices: list[tuple[str, str]]) -> None:
@@ -77,7 +102,7 @@ class ChoiceDialog(ModalScreen[str]):
         self.dismiss("cancel")
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(HELP)

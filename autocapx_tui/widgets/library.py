@@ -9,6 +9,20 @@ from textual.widgets import DataTable, Static
 
 
 class LibraryPane(Vertical):
+    DEFAULT_CSS = """
+    #library-title {
+        height: auto;
+        padding: 0 1;
+    }
+    #library-table {
+        height: 1fr;
+    }
+    #library-detail {
+        height: 1fr;
+        border: round $secondary;
+    }
+    """
+
     def compose(self) -> ComposeResult:
         yield Static("no skills mined yet", id="library-title")
         yield DataTable(id="library-table", cursor_type="row", zebra_stripes=True)

@@ -13,19 +13,56 @@ from textual.widgets import Log, Static
 
 
 class FollowScroll(VerticalScroll):
-    """A scroll view that keeps to the bottom unless the user scrolled away from it."""
+    """A scroll view that keeps to the bottom unless the user scrolled away from it.
+
+    Whether it follows is remembered, not worked out at each update: a pane that was hidden
+    (no size, so "at the bottom" means nothing) comes back at the end if it was following."""
+
+    following = True
 
     def at_bottom(self) -> bool:
         return self.scroll_y >= self.max_scroll_y - 1
 
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if self.size.height and self.max_scroll_y:
+            self.following = self.at_bottom()
+
     def show(self, renderable) -> None:
-        follow = self.at_bottom()
         self.query_one(Static).update(renderable)
-        if follow:
+        if self.following:
+            self.call_after_refresh(self.scroll_end, animate=False)
+
+    def on_resize(self) -> None:
+        if self.following:
             self.call_after_refresh(self.scroll_end, animate=False)
 
 
 class LivePane(Vertical):
+    DEFAULT_CSS = """
+    #live-title {
+        height: auto;
+        padding: 0 1;
+    }
+    #live-top {
+        height: 2fr;
+    }
+    #live-code {
+        width: 3fr;
+        border: round $primary;
+    }
+    #live-status {
+        width: 24;
+        padding: 0 1;
+        border: round $secondary;
+    }
+    #live-stdout {
+        height: 1fr;
+        min-height: 4;
+        border: round $secondary;
+    }
+    """
+
     def compose(self) -> ComposeResult:
         yield Static("waiting for a trial…", id="live-title")
         with Horizontal(id="live-top"):

@@ -23,6 +23,16 @@ def eta_text(finishes: list[float], remaining: int) -> str:
 
 
 class OverviewPane(Vertical):
+    DEFAULT_CSS = """
+    #overview-header {
+        height: auto;
+        padding: 0 1;
+    }
+    #overview-table {
+        height: 1fr;
+    }
+    """
+
     def compose(self) -> ComposeResult:
         yield Static(id="overview-header")
         yield DataTable(id="overview-table", cursor_type="row", zebra_stripes=True)

@@ -20,6 +20,16 @@ def interval_bar(low: float, rate: float, high: float, width: int = BAR) -> str:
 
 
 class StatsPane(Vertical):
+    DEFAULT_CSS = """
+    #stats-title {
+        height: auto;
+        padding: 0 1;
+    }
+    #stats-table {
+        height: 1fr;
+    }
+    """
+
     def compose(self) -> ComposeResult:
         yield Static(
             "success on the final attempt, Wilson 95% interval (0% … 100%)", id="stats-title"

@@ -8,6 +8,16 @@ from textual.widgets import DataTable, Static
 
 
 class TimelinePane(Vertical):
+    DEFAULT_CSS = """
+    #timeline-title {
+        height: auto;
+        padding: 0 1;
+    }
+    #timeline-table {
+        height: 1fr;
+    }
+    """
+
     def compose(self) -> ComposeResult:
         yield Static("", id="timeline-title")
         yield DataTable(id="timeline-table", cursor_type="row", zebra_stripes=True)

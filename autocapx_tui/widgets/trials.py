@@ -9,6 +9,16 @@ from textual.widgets import DataTable, Static
 
 
 class TrialsPane(Vertical):
+    DEFAULT_CSS = """
+    #trials-title {
+        height: auto;
+        padding: 0 1;
+    }
+    #trials-table {
+        height: 1fr;
+    }
+    """
+
     class Open(Message):
         def __init__(self, run_id: int) -> None:
             super().__init__()

@@ -1,0 +1,98 @@
+"""The table queries behind the panes, over one store reader.
+
+Each worker thread of the session screen owns one :class:`StoreQueries` (and so one SQLite
+connection): connections are never shared between threads, and the UI thread runs none of
+these while the console is live.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autocapx_tui.feed import TrialView
+from engine.stats.summary import ConditionSummary, live_summary
+from engine.store.reader import SessionReader, StoredEvent
+
+SKILL_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "override",
+    "occurrences",
+    "success_rate",
+    "quality",
+    "source",
+)
+
+
+class StoreQueries:
+    """What the panes ask of the store, each answer a plain value a message can carry."""
+
+    def __init__(self, db: Path, timeout_s: float | None = None) -> None:
+        self.reader = SessionReader(db, timeout_s=timeout_s)
+
+    def events_since(self, seq: int, limit: int = 5000) -> list[StoredEvent]:
+        return self.reader.events_since(seq, limit=limit)
+
+    def session(self) -> dict:
+        return self.reader.session()
+
+    def progress(self) -> dict:
+        return self.reader.progress()
+
+    def summary(self) -> list[ConditionSummary]:
+        return live_summary(self.reader, by_backbone=True)
+
+    def running_counts(self) -> dict[tuple[str, str, int], int]:
+        """Trials running now, per arm (condition, backbone, round)."""
+        return self.reader.arm_status_counts("running")
+
+    def error_counts(self) -> dict[tuple[str, str, int], int]:
+        """Trial runs lost to infrastructure, per arm (condition, backbone, round)."""
+        return self.reader.arm_status_counts("error")
+
+    def recent_finishes(self, n: int = 10) -> list[float]:
+        """When the last ``n`` trials finished (oldest first): the pace behind the ETA."""
+        return self.reader.recent_finish_times(n)
+
+    def skills(self) -> list[dict]:
+        rows = [{k: r[k] for k in SKILL_COLUMNS} for r in self.reader.skills(limit=500)]
+        reasons: dict[str, list[str]] = {}
+        for g in self.reader.gate_results():
+            mark = "PASS" if g["passed"] else "FAIL"
+            reasons.setdefault(g["skill_id"], []).append(f"{mark} {g['gate']}: {g['reason']}")
+        for r in rows:
+            r["gates"] = reasons.get(r["id"], [])
+        return rows
+
+    def finished_trials(self, limit: int = 300) -> list[dict]:
+        return self.reader.finished_trials(limit)
+
+    def load_trial(self, run_id: int) -> TrialView | None:
+        """A finished trial from its stored blocks (for the trial browser)."""
+        row = self.reader.trial_run(run_id)
+        if row is None:
+            return None
+        model = row.get("served_model") or row["model"] or ""  # what the server says answered
+        view = TrialView(row["trial_key"], row["condition"], row["backbone"], row["seed"], model)
+        view.synthetic = bool(row["synthetic"])
+        for b in self.reader.blocks(run_id):
+            bv = view.block(b["idx"])
+            bv.decision, bv.code = b["decision"], b["code"] or ""
+            if b["executed"]:
+                bv.result = b["violation"] or b["killed"] or b["exception"] or "ran clean"
+                bv.success, bv.reward = bool(b["success"]), b["reward"]
+                for line in (b["stdout"] or "").splitlines():
+                    view.add_line(line)
+            view.status = b["sim_summary"] or view.status
+        view.finished = {
+            "final_success": bool(row["final_success"]),
+            "end_reason": row["end_reason"],
+        }
+        return view
+
+    def send(self, action: str, args: dict | None = None) -> int:
+        return self.reader.send_command(action, args)
+
+    def close(self) -> None:
+        self.reader.close()

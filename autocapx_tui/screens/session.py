@@ -1,0 +1,398 @@
+"""The session screen: six panes over one session, fed by worker threads.
+
+Two long-lived thread workers read the store, each on its own connection: one follows the
+event log (every 0.1 s, one batch in flight, so a slow link is never buried under a backlog)
+and one queries the tables of the pane on screen (every second, and at once when the pane
+changes). They post messages (:mod:`autocapx_tui.messages`); the handlers here are the only
+code that changes what is shown, and they run on the UI thread without touching SQLite.
+Commands (pause, resume, stop, approve, veto) are rows written into the store by short
+workers; the engine applies them. Database trouble ends a worker with an error: one handler
+shows it in a banner, keeps the panes as they were, and starts the worker again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from autocapx_tui.feed import SessionFeed, TrialView
+from autocapx_tui.messages import (
+    CommandSent,
+    EventsRead,
+    StoreReachable,
+    TablesFetched,
+    TrialLoaded,
+)
+from autocapx_tui.palette import SessionCommands
+from autocapx_tui.queries import StoreQueries
+from autocapx_tui.widgets.dialogs import ChoiceDialog, ReasonDialog
+from autocapx_tui.widgets.key_hints import KeyHints
+from autocapx_tui.widgets.library import LibraryPane
+from autocapx_tui.widgets.live import LivePane
+from autocapx_tui.widgets.overview import OverviewPane
+from autocapx_tui.widgets.stats import StatsPane
+from autocapx_tui.widgets.store_status import StoreStatus
+from autocapx_tui.widgets.timeline import TimelinePane
+from autocapx_tui.widgets.trials import TrialsPane
+
+TAB_TITLES = {
+    "overview": "Overview",
+    "live": "Live",
+    "timeline": "Timeline",
+    "library": "Library",
+    "stats": "Stats",
+    "trials": "Trials",
+}
+TABS = tuple(TAB_TITLES)
+TABLE_PANES = {
+    "overview": OverviewPane,
+    "library": LibraryPane,
+    "stats": StatsPane,
+    "trials": TrialsPane,
+}
+"""Panes whose content comes from table queries (the others from the event feed)."""
+LIVE_TABS = ("live", "timeline")
+EVENT_TICK_S = 0.1
+TABLE_TICK_S = 1.0
+RETRY_S = 2.0
+EVENT_BATCH = 5000
+WORKER_GROUPS = ("events", "tables", "trial", "command")
+
+
+def one_line(error: BaseException | None) -> str:
+    """A worker's error as the banner shows it."""
+    if error is None:
+        return "unknown error"
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]
+
+
+class SessionScreen(Screen):
+    """Everything about one session: the panes, their data, the commands sent from here."""
+
+    DEFAULT_CSS = """
+    SessionScreen TabbedContent {
+        height: 1fr;
+    }
+    """
+    COMMANDS = {SessionCommands}
+    BINDINGS = [
+        *(Binding(str(i), f"show_tab('{tab}')", tab) for i, tab in enumerate(TABS, start=1)),
+        Binding("p", "pause", "pause"),
+        Binding("r", "resume", "resume"),
+        Binding("s", "stop", "stop"),
+        Binding("a", "approve", "approve", show=False),
+        Binding("v", "veto", "veto", show=False),
+        Binding("f", "follow", "follow", show=False),
+    ]
+
+    def __init__(self, db: Path, *, live_updates: bool = True) -> None:
+        super().__init__()
+        self.db = Path(db)
+        self.live_updates = live_updates
+        """False: nothing is read until :meth:`refresh_now` (tests, benches, snapshots)."""
+        self.feed = SessionFeed()
+        self.pinned: TrialView | None = None
+        self.session_status = ""
+        self._stale_live = True
+        self._applied = threading.Event()
+        self._wake_tables = threading.Event()
+        self._wanted_tab = "overview"
+        self._inline: StoreQueries | None = None
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with TabbedContent(initial="overview"):
+            for i, (tab, title) in enumerate(TAB_TITLES.items(), start=1):
+                with TabPane(f"{i} {title}", id=tab):
+                    yield self._pane(tab)
+        yield KeyHints()
+        yield StoreStatus()
+
+    @staticmethod
+    def _pane(tab: str):
+        return {
+            "overview": OverviewPane,
+            "live": LivePane,
+            "timeline": TimelinePane,
+            "library": LibraryPane,
+            "stats": StatsPane,
+            "trials": TrialsPane,
+        }[tab]()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.db.parent.name
+        if self.live_updates:
+            self.read_events()
+            self.read_tables()
+        else:
+            self.refresh_now(everything=True)
+
+    def on_unmount(self) -> None:
+        self.workers.cancel_node(self)
+        self._applied.set()
+        self._wake_tables.set()
+        if self._inline is not None:
+            self._inline.close()
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    @property
+    def status_bar(self) -> StoreStatus:
+        return self.query_one(StoreStatus)
+
+    # ------------------------------------------------------------------ reading the store
+    @work(thread=True, exit_on_error=False, group="events", name="event reader")
+    def read_events(self) -> None:
+        """Follow the event log from where the feed is; one batch in flight at a time."""
+        worker = get_current_worker()
+        queries = StoreQueries(self.db)
+        try:
+            seq = self.feed.last_seq
+            reported = False
+            while not worker.is_cancelled:
+                batch = queries.events_since(seq, limit=EVENT_BATCH)
+                if not reported:
+                    self.post_message(StoreReachable())
+                    reported = True
+                if batch:
+                    seq = batch[-1].seq
+                    self._applied.clear()
+                    self.post_message(EventsRead(batch))
+                    while not self._applied.wait(0.5) and not worker.is_cancelled:
+                        pass
+                if len(batch) < EVENT_BATCH:
+                    time.sleep(EVENT_TICK_S)
+        finally:
+            queries.close()
+
+    @work(thread=True, exit_on_error=False, group="tables", name="table reader")
+    def read_tables(self) -> None:
+        """Query the tables of the pane on screen: every second, and when the pane changes."""
+        worker = get_current_worker()
+        queries = StoreQueries(self.db)
+        try:
+            reported = False
+            while not worker.is_cancelled:
+                tab = self._wanted_tab
+                if tab in TABLE_PANES:
+                    data = TABLE_PANES[tab].fetch(queries)
+                    self.post_message(TablesFetched(tab, data))
+                if not reported:
+                    self.post_message(StoreReachable())
+                    reported = True
+                self._wake_tables.wait(TABLE_TICK_S)
+                self._wake_tables.clear()
+        finally:
+            queries.close()
+
+    def refresh_now(self, everything: bool = False) -> int:
+        """Read the store on this thread, as the workers would (for a console without live
+        updates: tests, benches, snapshots); returns the events read."""
+        if self._inline is None:
+            self._inline = StoreQueries(self.db)
+        batch = self._inline.events_since(self.feed.last_seq, limit=EVENT_BATCH)
+        if batch:
+            self._ingest(batch)
+        tabs = list(TABLE_PANES) if everything else [self.active_tab]
+        for tab in tabs:
+            if tab in TABLE_PANES:
+                self._apply_tables(tab, TABLE_PANES[tab].fetch(self._inline))
+        if everything:
+            self.render_live_all()
+        return len(batch)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place database trouble is handled: shown, then retried."""
+        worker = event.worker
+        if event.state != WorkerState.ERROR or worker.group not in WORKER_GROUPS:
+            return
+        problem = one_line(worker.error)
+        if worker.group == "command":
+            self.notify(f"could not send the command: {problem}", severity="error")
+            return
+        if worker.group == "trial":
+            self.notify(f"could not open the trial: {problem}", severity="error")
+            return
+        self.status_bar.trouble(problem, RETRY_S)
+        restart = self.read_events if worker.group == "events" else self.read_tables
+        self.set_timer(RETRY_S, restart)
+
+    def on_store_reachable(self, _message: StoreReachable) -> None:
+        if self.status_bar.in_trouble:
+            self.status_bar.clear()
+
+    # ------------------------------------------------------------------ messages
+    def on_events_read(self, message: EventsRead) -> None:
+        try:
+            self._ingest(message.events)
+        finally:
+            self._applied.set()
+
+    def _ingest(self, events) -> None:
+        """Apply events; repaint the live panes only if one of them is on screen."""
+        if self.feed.apply(events) or self._stale_live:
+            self._stale_live = True
+            if self.feed.status:
+                self.session_status = self.feed.status
+            if self.active_tab in LIVE_TABS:
+                self.render_live()
+
+    def on_tables_fetched(self, message: TablesFetched) -> None:
+        if message.tab == self.active_tab:
+            self._apply_tables(message.tab, message.data)
+
+    def _apply_tables(self, tab: str, data) -> None:
+        if tab == "overview":
+            self.session_status = data["session"]["status"]
+        self.query_one(TABLE_PANES[tab]).apply(data)
+
+    def on_trial_loaded(self, message: TrialLoaded) -> None:
+        if message.trial is None:
+            self.notify(f"trial run {message.run_id} is not in the store", severity="warning")
+            return
+        self.pinned = message.trial
+        self.render_live_all()
+        self.action_show_tab("live")
+
+    def on_command_sent(self, message: CommandSent) -> None:
+        self.notify(f"{message.action} sent to the engine (command {message.command_id})")
+
+    # ------------------------------------------------------------------ live panes
+    def current_trial(self) -> TrialView | None:
+        if self.pinned is not None:
+            return self.pinned
+        return self.feed.trials.get(self.feed.latest) if self.feed.latest else None
+
+    def render_live_all(self) -> None:
+        trial = self.current_trial()
+        self.query_one(LivePane).show(trial, self.pinned is not None)
+        self.query_one(TimelinePane).show(trial)
+        self._stale_live = False
+
+    def render_live(self) -> None:
+        trial = self.current_trial()
+        if self.active_tab == "live":
+            self.query_one(LivePane).show(trial, self.pinned is not None)
+        else:
+            self.query_one(TimelinePane).show(trial)
+        self._stale_live = False
+
+    # ------------------------------------------------------------------ panes
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self._focus_pane(tab)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._focus_pane(event.pane.id or "")
+
+    def _focus_pane(self, tab: str) -> None:
+        """Arrow keys should move through the pane's table (or scroll its log) at once; a pane
+        that was off screen is brought up to date as it appears."""
+        if tab != self._wanted_tab:
+            self._wanted_tab = tab
+            self._wake_tables.set()
+        if tab in LIVE_TABS and self._stale_live:
+            self.render_live()
+        pane = self.query_one(f"TabPane#{tab}")
+        targets = pane.query("DataTable") or pane.query("#live-code")
+        if targets:
+            targets.first().focus()
+
+    def selected_skill(self) -> dict | None:
+        return self.query_one(LibraryPane).selected()
+
+    # ------------------------------------------------------------------ commands
+    def send(self, action: str, args: dict | None = None) -> None:
+        """Write a command row for the engine (off the UI thread; a locked store waits there)."""
+        if self.live_updates:
+            self._send(action, args)
+        else:
+            self._post_sent(action, args)
+
+    @work(thread=True, exit_on_error=False, group="command", name="command")
+    def _send(self, action: str, args: dict | None) -> None:
+        self._post_sent(action, args)
+
+    def _post_sent(self, action: str, args: dict | None) -> None:
+        self.post_message(CommandSent(action, self.send_now(action, args)))
+
+    def send_now(self, action: str, args: dict | None = None) -> int:
+        """Write a command row on this thread (quitting: the console is leaving anyway)."""
+        queries = StoreQueries(self.db)
+        try:
+            return queries.send(action, args)
+        finally:
+            queries.close()
+
+    def action_pause(self) -> None:
+        self.send("pause")
+
+    def action_resume(self) -> None:
+        self.send("resume")
+
+    def action_stop(self) -> None:
+        def decided(choice: str | None) -> None:
+            if choice == "stop":
+                self.send("stop")
+
+        self.app.push_screen(
+            ChoiceDialog(
+                "Stop the sweep? Running trials are cut off and re-run on resume.",
+                [("stop", "Stop"), ("cancel", "Cancel")],
+            ),
+            decided,
+        )
+
+    def _decide(self, action: str) -> None:
+        skill = self.selected_skill()
+        if skill is None:
+            self.notify("select a skill in the library pane first (4)", severity="warning")
+            return
+
+        def done(reason: str | None) -> None:
+            if reason:
+                self.send(action, {"skill": skill["id"], "reason": reason})
+
+        self.app.push_screen(ReasonDialog(action, skill["name"]), done)
+
+    def action_approve(self) -> None:
+        self._decide("approve")
+
+    def action_veto(self) -> None:
+        self._decide("veto")
+
+    def action_follow(self) -> None:
+        self.pinned = None
+        self.render_live_all()
+
+    @on(TrialsPane.Open)
+    def open_trial(self, message: TrialsPane.Open) -> None:
+        if self.live_updates:
+            self._load_trial(message.run_id)
+        else:
+            self._post_trial(message.run_id)
+
+    @work(thread=True, exit_on_error=False, group="trial", name="trial loader")
+    def _load_trial(self, run_id: int) -> None:
+        self._post_trial(run_id)
+
+    def _post_trial(self, run_id: int) -> None:
+        queries = StoreQueries(self.db)
+        try:
+            trial = queries.load_trial(run_id)
+        finally:
+            queries.close()
+        self.post_message(TrialLoaded(trial, run_id))

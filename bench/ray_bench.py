@@ -1,6 +1,7 @@
 """Local vs Ray executor throughput on this machine, and how a Ray sweep scales with nodes.
 
-Run: ``python bench/ray_bench.py [--trials 10] [--latency 0.01] [--rpm 500] [--tpm 200000]``.
+Run: ``python bench/ray_bench.py [--trials 10] [--latency 0.01] [--rpm 500] [--tpm 200000]
+[--quick]`` (``--quick``: one trial per condition, so CI keeps this bench running).
 
 Two regimes, each run once with ``--executor local`` and once with ``--executor ray`` (Ray
 started on this machine by the head, as ``autocapx run --executor ray`` does without
@@ -21,9 +22,7 @@ trial measured here.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.events import SweepEnded  # noqa: E402
+from engine.store.reader import SessionReader  # noqa: E402
 
 CONFIG = """
 [session]
@@ -84,21 +87,19 @@ def run_sweep(tmp: Path, name: str, config: str, flags: list[str]) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{name}: exit {proc.returncode}: {proc.stderr.strip()[-400:]}")
     db = next(sessions.glob("*/session.db"))
-    conn = sqlite3.connect(db)
+    reader = SessionReader(db)
     try:
-        wall = json.loads(
-            conn.execute("SELECT data_json FROM events WHERE kind = 'sweep_ended'").fetchone()[0]
-        )["wall_s"]
-        n, blocks, tokens, ok, trial_s = conn.execute(
-            "SELECT COUNT(*), SUM(n_blocks), SUM(prompt_tokens + completion_tokens), "
-            "SUM(final_success), AVG(wall_time_s) FROM trials WHERE status = 'done'"
-        ).fetchone()
-        results = conn.execute(
-            "SELECT trial_key, final_success, n_blocks, end_reason FROM trials "
-            "WHERE status = 'done' ORDER BY trial_key"
-        ).fetchall()
+        ended = reader.events_since(0, kinds=(SweepEnded.kind,))
+        done = sorted(reader.trials(status="done"), key=lambda t: t["trial_key"])
     finally:
-        conn.close()
+        reader.close()
+    wall = ended[-1].event.wall_s
+    n = len(done)
+    blocks = sum(t["n_blocks"] for t in done)
+    tokens = sum(t["prompt_tokens"] + t["completion_tokens"] for t in done)
+    ok = sum(t["final_success"] for t in done)
+    trial_s = sum(t["wall_time_s"] for t in done) / n
+    results = [(t["trial_key"], t["final_success"], t["n_blocks"], t["end_reason"]) for t in done]
     return {
         "trials": n,
         "successes": ok,
@@ -118,7 +119,10 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.01, help="LLM-bound regime: s/token")
     ap.add_argument("--rpm", type=float, default=500.0, help="estimate: requests/min per key")
     ap.add_argument("--tpm", type=float, default=200_000.0, help="estimate: tokens/min per key")
+    ap.add_argument("--quick", action="store_true", help="one trial per condition")
     args = ap.parse_args()
+    if args.quick:
+        args.trials = 1
 
     rows = {}
     with tempfile.TemporaryDirectory(prefix="raybench") as tmp_name:

@@ -1,10 +1,12 @@
 """Simulator benchmark: step cost vs raw mj_step, real-time factor of a reference episode, render cost.
 
-Run: ``python bench/sim_bench.py`` (figures are ratios and times measured in this one run).
+Run: ``python bench/sim_bench.py [--quick]`` (figures are ratios and times measured in this one
+run; ``--quick``: fewer repeats, one episode seed and one frame size, so CI keeps it running).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -26,11 +28,11 @@ def _best(fn, repeats: int = 5) -> float:
     return min(fn() for _ in range(repeats))
 
 
-def step_cost() -> dict:
+def step_cost(repeats: int = 5) -> dict:
     """Per physics step: our control step (25 mj_steps with servo targets) vs raw mj_step on the same model."""
     sim = Simulator(SimConfig(quality="fast"), seed=1)
     m, d = sim.model, sim.data
-    control_steps = 200
+    control_steps = 200 if repeats > 1 else 40
 
     def ours() -> float:
         sim.reset(1)
@@ -58,7 +60,7 @@ def step_cost() -> dict:
             sim.move_to_joints(q)
         return (time.perf_counter() - t0) / (sim.counters.physics_steps - before)
 
-    ours_s, raw_s, move_s = _best(ours), _best(raw), _best(moving)
+    ours_s, raw_s, move_s = _best(ours, repeats), _best(raw, repeats), _best(moving, repeats)
     return {"ours_us": ours_s * 1e6, "raw_us": raw_s * 1e6, "move_us": move_s * 1e6}
 
 
@@ -89,10 +91,14 @@ def render_cost(quality: str, size: int, frames: int = 10) -> float:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
+    args = parser.parse_args()
+    repeats, seeds, sizes = (1, range(1, 2), (256,)) if args.quick else (5, range(1, 6), (256, 512))
     print(
         f"mujoco {mujoco.__version__}, MUJOCO_GL={os.environ['MUJOCO_GL']}, {os.cpu_count()} cpus"
     )
-    s = step_cost()
+    s = step_cost(repeats)
     print(
         f"physics step: ours {s['ours_us']:.1f} us, raw mj_step loop {s['raw_us']:.1f} us "
         f"-> ratio {s['ours_us'] / s['raw_us']:.2f}x (goal <= 1.25x)"
@@ -102,14 +108,14 @@ def main() -> int:
         f"-> ratio {s['move_us'] / s['raw_us']:.2f}x raw"
     )
     for quality in ("fast", "full"):
-        e = episode_rtf(quality, range(1, 6))
+        e = episode_rtf(quality, seeds)
         print(
             f"reference cube_lift episode ({quality} render): {e['wall_s']:.2f} s wall, "
             f"real-time factor {e['rtf']:.1f}x (goal >= 20x)"
         )
     for quality in ("fast", "full"):
-        for size in (256, 512):
-            ms = render_cost(quality, size) * 1e3
+        for size in sizes:
+            ms = render_cost(quality, size, frames=3 if args.quick else 10) * 1e3
             print(f"render RGB+depth+segmentation {size}x{size} ({quality}): {ms:.1f} ms per frame")
     return 0
 

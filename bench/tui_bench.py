@@ -7,14 +7,14 @@
 2. Ingest a 2,000-trial session (about 30 events per trial) and report the console's resident
    memory growth (goal < 50 MB).
 
-Run: ``python bench/tui_bench.py``.
+Run: ``python bench/tui_bench.py [--quick]`` (``--quick``: fewer key presses and a 100-trial
+session, so CI keeps this bench running; the figures still print).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import json
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -25,6 +25,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the fixed session from tests/
 
 from autocapx_tui.app import ConsoleApp  # noqa: E402
+from engine.events import (  # noqa: E402
+    CodeReady,
+    Decision,
+    Event,
+    ExecFinished,
+    LlmDelta,
+    SimStatus,
+    Stdout,
+    TrialFinished,
+    TrialStarted,
+)
+from engine.store.writer import SessionWriter  # noqa: E402
 from tests import tui_fixture  # noqa: E402
 
 EVENTS_PER_S = 500
@@ -37,54 +49,26 @@ def rss_mb() -> float:
     return 0.0
 
 
-def trial_events(key: str, seed: int) -> list[tuple[str, dict]]:
+def trial_events(seed: int) -> list[Event]:
+    """What a two-block trial records: streamed code, stdout, status, results."""
     code = tui_fixture.CODE
-    out = [
-        (
-            "trial_started",
-            {
-                "condition": "P21_a",
-                "backend": "synthetic",
-                "seed": seed,
-                "model": "m",
-                "synthetic": True,
-            },
-        )
+    out: list[Event] = [
+        TrialStarted(condition="P21_a", backend="synthetic", seed=seed, model="m", synthetic=True)
     ]
     for block in range(2):
-        out.append(
-            ("decision", {"block": block, "decision": "initial" if block == 0 else "regenerate"})
-        )
-        out += [
-            ("llm_delta", {"block": block, "text": code[i : i + 40]})
-            for i in range(0, len(code), 40)
-        ]
-        out.append(("code_ready", {"block": block, "code": code}))
-        out += [("stdout", {"block": block, "line": f"line {i}"}) for i in range(5)]
-        out.append(
-            (
-                "sim_status",
-                {
-                    "block": block,
-                    "phase": "moving",
-                    "gripper": "open",
-                    "cube_height": 0.02,
-                    "step": 40,
-                },
-            )
-        )
-        out.append(
-            (
-                "exec_result",
-                {"block": block, "ok": True, "success": block == 1, "reward": 1.0, "status": {}},
-            )
-        )
-    out.append(("trial_finished", {"final_success": True, "end_reason": "finish"}))
+        out.append(Decision(block=block, decision="initial" if block == 0 else "regenerate"))
+        out += [LlmDelta(block=block, text=code[i : i + 40]) for i in range(0, len(code), 40)]
+        out.append(CodeReady(block=block, code=code))
+        out += [Stdout(block=block, line=f"line {i}") for i in range(5)]
+        status = {"phase": "moving", "gripper": "open", "cube_height": 0.02, "step": 40}
+        out.append(SimStatus(block=block, status=status))
+        out.append(ExecFinished(block=block, ok=True, success=block == 1, reward=1.0))
+    out.append(TrialFinished(summary={"final_success": True, "end_reason": "finish"}))
     return out
 
 
 class Producer(threading.Thread):
-    """Appends events at a steady rate, as a runner would."""
+    """Appends events at a steady rate through the store's writer, as a runner would."""
 
     def __init__(self, db: Path, rate: int) -> None:
         super().__init__(daemon=True)
@@ -92,27 +76,25 @@ class Producer(threading.Thread):
         self.written = 0
 
     def run(self) -> None:
-        conn = sqlite3.connect(self.db)
+        writer = SessionWriter(self.db, create=False)
         seed = 0
         batch_every = 0.05
         per_batch = int(self.rate * batch_every)
-        pending: list = []
-        while not self.stop.is_set():
-            while len(pending) < per_batch:
-                seed += 1
-                key = f"r0/P21_a/syn/{seed:05d}"
-                pending += [
-                    (time.time(), k, key, json.dumps(d)) for k, d in trial_events(key, seed)
-                ]
-            batch, pending = pending[:per_batch], pending[per_batch:]
-            with conn:
-                conn.executemany(
-                    "INSERT INTO events (at, kind, trial_key, run_id, data_json) VALUES (?, ?, ?, 1, ?)",
-                    batch,
-                )
-            self.written += len(batch)
-            time.sleep(batch_every)
-        conn.close()
+        pending: list[tuple[str, Event]] = []
+        try:
+            while not self.stop.is_set():
+                while len(pending) < per_batch:
+                    seed += 1
+                    key = f"r0/P21_a/syn/{seed:05d}"
+                    pending += [(key, e) for e in trial_events(seed)]
+                batch, pending = pending[:per_batch], pending[per_batch:]
+                for key, event in batch:
+                    writer.event(event, key, 1)
+                writer.flush()
+                self.written += len(batch)
+                time.sleep(batch_every)
+        finally:
+            writer.close()
 
 
 async def latency(db: Path, presses: int = 200) -> list[float]:
@@ -135,28 +117,24 @@ async def latency(db: Path, presses: int = 200) -> list[float]:
 
 
 async def memory(db: Path, trials: int = 2000) -> tuple[float, float, int]:
-    conn = sqlite3.connect(db)
-    rows = []
+    writer = SessionWriter(db, create=False)
+    n = 0
     for seed in range(trials):
-        key = f"r0/C2/syn/{seed:05d}"
-        rows += [(0.0, k, key, json.dumps(d)) for k, d in trial_events(key, seed)]
-    with conn:
-        conn.executemany(
-            "INSERT INTO events (at, kind, trial_key, run_id, data_json) VALUES (?, ?, ?, 1, ?)",
-            rows,
-        )
-    conn.close()
+        for event in trial_events(seed):
+            writer.event(event, f"r0/C2/syn/{seed:05d}", 1)
+            n += 1
+    writer.flush()
+    writer.close()
     app = ConsoleApp(db, live_updates=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         before = rss_mb()
-        while app.feed.poll(limit=2000):
-            app.tick_events()
+        while app.session.refresh_now():  # batches of events, as the live worker reads them
             await pilot.pause()
-        app.tick_tables()
+        app.session.refresh_now(everything=True)
         await pilot.pause()
         after = rss_mb()
-    return before, after, len(rows)
+    return before, after, n
 
 
 def terminal_latency(root: Path, presses: int = 60) -> list[float] | None:
@@ -205,8 +183,12 @@ def _report(label: str, times: list[float]) -> None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer presses, a small session")
+    args = parser.parse_args()
+    presses, tty_presses, trials = (20, 12, 100) if args.quick else (200, 60, 2000)
     with tempfile.TemporaryDirectory() as tmp:
-        real = terminal_latency(Path(tmp) / "tty")
+        real = terminal_latency(Path(tmp) / "tty", tty_presses)
         if real is not None:
             _report(
                 f"pane switch in a real terminal (tmux, 80x24) while ingesting {EVENTS_PER_S} events/s",
@@ -215,12 +197,13 @@ def main() -> int:
         db = tui_fixture.build(Path(tmp) / "lat")
         _report(
             f"pane switch through Textual's Pilot (headless) while ingesting {EVENTS_PER_S} events/s",
-            asyncio.run(latency(db)),
+            asyncio.run(latency(db, presses)),
         )
         db2 = tui_fixture.build(Path(tmp) / "mem")
-        before, after, n = asyncio.run(memory(db2))
+        before, after, n = asyncio.run(memory(db2, trials))
         print(
-            f"memory over a 2,000-trial session ({n:,} events): {before:.0f} MB -> {after:.0f} MB, growth {after - before:.1f} MB (goal < 50 MB)"
+            f"memory over a {trials:,}-trial session ({n:,} events): {before:.0f} MB -> "
+            f"{after:.0f} MB, growth {after - before:.1f} MB (goal < 50 MB at 2,000 trials)"
         )
     return 0
 

@@ -16,6 +16,7 @@ from engine.cli import main
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+@pytest.mark.slow
 def test_reference_cube_lift_succeeds_on_at_least_95_of_seeds_1_to_100() -> None:
     from engine.api.env import build_env
 

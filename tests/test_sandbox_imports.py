@@ -5,6 +5,7 @@ attributes, no sockets, and no native library opening files on the trial's behal
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from engine.sandbox.policy import (
     CV2_ALLOWED,
@@ -152,147 +153,151 @@ CONNECT = (
     "        s = c.__init__.__globals__['__builtins__']['__import__']('socket')\n"
     "        s.create_connection(('127.0.0.1', 9))\n"
 )
-WRITTEN = "/tmp/autocapx-imports-pwned"
-
-HOSTILE = {
-    # name: (code, expected violation with the static check on, and with it off)
-    "cv2.imwrite": (
-        f"import cv2, numpy as np\ncv2.imwrite('{WRITTEN}.png', np.zeros((2, 2), np.uint8))",
-        "cv2.imwrite is not available to trial code",
-        "cv2.imwrite is not available to trial code",
-    ),
-    "cv2.imread": (
-        "import cv2\ncv2.imread('/etc/passwd')",
-        "cv2.imread is not available",
-        "cv2.imread is not available",
-    ),
-    "cv2 name computed at run time": (
-        "import cv2\ngetattr(cv2, 'im' + 'write')",
-        "cv2.imwrite is not available",
-        "cv2.imwrite is not available",
-    ),
-    "from cv2 import": ("from cv2 import VideoCapture", "cv2.VideoCapture", "cv2.VideoCapture"),
-    "cv2 submodule import": ("import cv2.dnn", "import of 'cv2.dnn'", "import of 'cv2.dnn'"),
-    "cv2 submodule attribute": ("import cv2\ncv2.dnn", "cv2.dnn is not", "cv2.dnn is not"),
-    "cv2 objects with file methods": (
-        "import cv2\ncv2.FileStorage",
-        "cv2.FileStorage is not",
-        "cv2.FileStorage is not",
-    ),
-    "cv2 factory": ("import cv2\ncv2.SIFT_create()", "cv2.SIFT_create", "cv2.SIFT_create"),
-    "cv2.os": ("import cv2\ncv2.os.system('true')", "access to 'os'", "access to 'os'"),
-    "cv2.sys": ("import cv2\ncv2.sys.modules", "access to 'sys'", "access to 'sys'"),
-    "PIL save": (
-        "from PIL import Image\nimport numpy as np\n"
-        f"Image.fromarray(np.zeros((4, 4), np.uint8)).save('{WRITTEN}.png')",
-        "'save'",
-        "writing files is not allowed",
-    ),
-    "PIL open outside the roots": (
-        "from PIL import Image\nImage.open('/etc/passwd')",
-        "reading files is not allowed ('/etc/passwd')",
-        "reading files is not allowed ('/etc/passwd')",
-    ),
-    "PIL.Image.os": ("from PIL import Image\nImage.os.environ", "access to 'os'", "'os'"),
-    "PIL.Image.builtins": (
-        "import PIL.Image\nPIL.Image.builtins.open",
-        "access to 'builtins'",
-        "'builtins'",
-    ),
-    "PIL.Image.sys": ("from PIL import Image\nImage.sys.modules", "access to 'sys'", "'sys'"),
-    "PIL native core": ("from PIL import Image\nImage.core", "PIL._imaging", "PIL._imaging"),
-    "PIL fonts": ("from PIL import ImageFont", "import from 'PIL'", "import of 'PIL'"),
-    "PIL font object": (
-        "from PIL import Image, ImageDraw\nd = ImageDraw.Draw(Image.new('L', (4, 4)))\n"
-        "d.text((0, 0), 'x')\ntype(d.font)('/etc/passwd')",
-        "access to 'font'",
-        None,  # plain attribute reads are the static check's (FreeType opens the path in C)
-    ),
-    "PIL font object, computed": (
-        "from PIL import Image, ImageDraw\nd = ImageDraw.Draw(Image.new('L', (4, 4)))\n"
-        "getattr(d, 'fo' + 'nt')",
-        "getattr of 'font'",
-        "getattr of 'font'",
-    ),
-    "ImageDraw2 module": (
-        "from PIL import ImageDraw\nImageDraw.getdraw()",
-        "'getdraw'",
-        "'getdraw'",
-    ),
-    "scipy private": ("import scipy\nscipy._lib", "'_lib'", "'_lib'"),
-    "scipy.io import": ("import scipy.io", "import of 'scipy.io'", "import of 'scipy.io'"),
-    "scipy.io attribute": ("import scipy\nscipy.io", "scipy.io is not", "scipy.io is not"),
-    "scipy.datasets": ("from scipy import datasets", "scipy.datasets", "scipy.datasets"),
-    "scipy.misc": ("import scipy\nscipy.misc", "scipy.misc", "scipy.misc"),
-    "scipy.odr report file": (
-        "import scipy\nscipy.odr.ODR",
-        "scipy.odr is not",
-        "scipy.odr is not",
-    ),
-    "scipy function pointers": (
-        "import scipy\nscipy.LowLevelCallable",
-        "'LowLevelCallable'",
-        "'LowLevelCallable'",
-    ),
-    "qhull reopens stdin on a file": (
-        "import scipy, numpy as np\n"
-        "scipy.spatial.ConvexHull(np.random.rand(8, 2), qhull_options='TI/etc/passwd')",
-        "ConvexHull: Qhull's T options",
-        "ConvexHull: Qhull's T options",
-    ),
-    "qhull option given by position": (
-        "from scipy.spatial import Delaunay\nimport numpy as np\n"
-        "Delaunay(np.random.rand(8, 2), False, False, 'Qt TI/etc/passwd')",
-        "Delaunay: Qhull's T options",
-        "Delaunay: Qhull's T options",
-    ),
-    "HiGHS writes a solution file": (
-        "import scipy\nscipy.optimize.linprog([1, 1], A_ub=[[-1, -1]], b_ub=[-1], "
-        f"options={{'write_solution_to_file': True, 'solution_file': '{WRITTEN}.sol'}})",
-        "linprog: solver option 'write_solution_to_file'",
-        "linprog: solver option 'write_solution_to_file'",
-    ),
-    "HiGHS log file from milp": (
-        "from scipy.optimize import milp, LinearConstraint\n"
-        "milp([1, 1], constraints=LinearConstraint([[1, 1]], lb=1),\n"
-        f"     options={{'log_file': '{WRITTEN}.log'}})",
-        "milp: solver option 'log_file'",
-        "milp: solver option 'log_file'",
-    ),
-    "sockets with everything imported": (
-        "import numpy, scipy, scipy.spatial, cv2\nfrom PIL import Image\n" + CONNECT,
-        "dunder attribute",
-        "socket.",
-    ),
-    "refused import names the allowed ones": (
-        "import subprocess",
-        "scipy (not scipy.conftest, scipy.datasets, scipy.io",
-        "cv2 (functions on in-memory images",
-    ),
-}
 
 
-async def test_guarantees_hold_with_scipy_cv2_and_pil_imported() -> None:
+def hostile(written: str) -> dict[str, tuple[str, str, str | None]]:
+    """name: (code, expected violation with the static check on, and with it off); the files
+    an attempt would write are ``written`` + .png, .sol or .log."""
+    png, sol, log = (repr(written + suffix) for suffix in (".png", ".sol", ".log"))
+    return {
+        "cv2.imwrite": (
+            f"import cv2, numpy as np\ncv2.imwrite({png}, np.zeros((2, 2), np.uint8))",
+            "cv2.imwrite is not available to trial code",
+            "cv2.imwrite is not available to trial code",
+        ),
+        "cv2.imread": (
+            "import cv2\ncv2.imread('/etc/passwd')",
+            "cv2.imread is not available",
+            "cv2.imread is not available",
+        ),
+        "cv2 name computed at run time": (
+            "import cv2\ngetattr(cv2, 'im' + 'write')",
+            "cv2.imwrite is not available",
+            "cv2.imwrite is not available",
+        ),
+        "from cv2 import": ("from cv2 import VideoCapture", "cv2.VideoCapture", "cv2.VideoCapture"),
+        "cv2 submodule import": ("import cv2.dnn", "import of 'cv2.dnn'", "import of 'cv2.dnn'"),
+        "cv2 submodule attribute": ("import cv2\ncv2.dnn", "cv2.dnn is not", "cv2.dnn is not"),
+        "cv2 objects with file methods": (
+            "import cv2\ncv2.FileStorage",
+            "cv2.FileStorage is not",
+            "cv2.FileStorage is not",
+        ),
+        "cv2 factory": ("import cv2\ncv2.SIFT_create()", "cv2.SIFT_create", "cv2.SIFT_create"),
+        "cv2.os": ("import cv2\ncv2.os.system('true')", "access to 'os'", "access to 'os'"),
+        "cv2.sys": ("import cv2\ncv2.sys.modules", "access to 'sys'", "access to 'sys'"),
+        "PIL save": (
+            "from PIL import Image\nimport numpy as np\n"
+            f"Image.fromarray(np.zeros((4, 4), np.uint8)).save({png})",
+            "'save'",
+            "writing files is not allowed",
+        ),
+        "PIL open outside the roots": (
+            "from PIL import Image\nImage.open('/etc/passwd')",
+            "reading files is not allowed ('/etc/passwd')",
+            "reading files is not allowed ('/etc/passwd')",
+        ),
+        "PIL.Image.os": ("from PIL import Image\nImage.os.environ", "access to 'os'", "'os'"),
+        "PIL.Image.builtins": (
+            "import PIL.Image\nPIL.Image.builtins.open",
+            "access to 'builtins'",
+            "'builtins'",
+        ),
+        "PIL.Image.sys": ("from PIL import Image\nImage.sys.modules", "access to 'sys'", "'sys'"),
+        "PIL native core": ("from PIL import Image\nImage.core", "PIL._imaging", "PIL._imaging"),
+        "PIL fonts": ("from PIL import ImageFont", "import from 'PIL'", "import of 'PIL'"),
+        "PIL font object": (
+            "from PIL import Image, ImageDraw\nd = ImageDraw.Draw(Image.new('L', (4, 4)))\n"
+            "d.text((0, 0), 'x')\ntype(d.font)('/etc/passwd')",
+            "access to 'font'",
+            None,  # plain attribute reads are the static check's (FreeType opens the path in C)
+        ),
+        "PIL font object, computed": (
+            "from PIL import Image, ImageDraw\nd = ImageDraw.Draw(Image.new('L', (4, 4)))\n"
+            "getattr(d, 'fo' + 'nt')",
+            "getattr of 'font'",
+            "getattr of 'font'",
+        ),
+        "ImageDraw2 module": (
+            "from PIL import ImageDraw\nImageDraw.getdraw()",
+            "'getdraw'",
+            "'getdraw'",
+        ),
+        "scipy private": ("import scipy\nscipy._lib", "'_lib'", "'_lib'"),
+        "scipy.io import": ("import scipy.io", "import of 'scipy.io'", "import of 'scipy.io'"),
+        "scipy.io attribute": ("import scipy\nscipy.io", "scipy.io is not", "scipy.io is not"),
+        "scipy.datasets": ("from scipy import datasets", "scipy.datasets", "scipy.datasets"),
+        "scipy.misc": ("import scipy\nscipy.misc", "scipy.misc", "scipy.misc"),
+        "scipy.odr report file": (
+            "import scipy\nscipy.odr.ODR",
+            "scipy.odr is not",
+            "scipy.odr is not",
+        ),
+        "scipy function pointers": (
+            "import scipy\nscipy.LowLevelCallable",
+            "'LowLevelCallable'",
+            "'LowLevelCallable'",
+        ),
+        "qhull reopens stdin on a file": (
+            "import scipy, numpy as np\n"
+            "scipy.spatial.ConvexHull(np.random.rand(8, 2), qhull_options='TI/etc/passwd')",
+            "ConvexHull: Qhull's T options",
+            "ConvexHull: Qhull's T options",
+        ),
+        "qhull option given by position": (
+            "from scipy.spatial import Delaunay\nimport numpy as np\n"
+            "Delaunay(np.random.rand(8, 2), False, False, 'Qt TI/etc/passwd')",
+            "Delaunay: Qhull's T options",
+            "Delaunay: Qhull's T options",
+        ),
+        "HiGHS writes a solution file": (
+            "import scipy\nscipy.optimize.linprog([1, 1], A_ub=[[-1, -1]], b_ub=[-1], "
+            f"options={{'write_solution_to_file': True, 'solution_file': {sol}}})",
+            "linprog: solver option 'write_solution_to_file'",
+            "linprog: solver option 'write_solution_to_file'",
+        ),
+        "HiGHS log file from milp": (
+            "from scipy.optimize import milp, LinearConstraint\n"
+            "milp([1, 1], constraints=LinearConstraint([[1, 1]], lb=1),\n"
+            f"     options={{'log_file': {log}}})",
+            "milp: solver option 'log_file'",
+            "milp: solver option 'log_file'",
+        ),
+        "sockets with everything imported": (
+            "import numpy, scipy, scipy.spatial, cv2\nfrom PIL import Image\n" + CONNECT,
+            "dunder attribute",
+            "socket.",
+        ),
+        "refused import names the allowed ones": (
+            "import subprocess",
+            "scipy (not scipy.conftest, scipy.datasets, scipy.io",
+            "cv2 (functions on in-memory images",
+        ),
+    }
+
+
+async def test_guarantees_hold_with_scipy_cv2_and_pil_imported(tmp_path: Path) -> None:
     """Each attempt is refused with its reason, with the static check on and with only the
     run-time layers (proxies, checked calls, audit hook), and nothing is written."""
-    import os
-
-    names = list(HOSTILE)
+    written = str(tmp_path / "autocapx-imports-pwned")
+    attempts = hostile(written)
+    names = list(attempts)
     on, off = await asyncio.gather(
-        _run_all([HOSTILE[n][0] for n in names], static=True),
-        _run_all([HOSTILE[n][0] for n in names if HOSTILE[n][2]], static=False),
+        _run_all([attempts[n][0] for n in names], static=True),
+        _run_all([attempts[n][0] for n in names if attempts[n][2]], static=False),
     )
     for results in (on, off):
         assert results[-1].ok and results[-1].killed is None, results[-1]
-    off_names = [n for n in names if HOSTILE[n][2]]
+    off_names = [n for n in names if attempts[n][2]]
     for name, result in [*zip(names, on[:-1], strict=True), *zip(off_names, off[:-1], strict=True)]:
         assert not result.ok and result.killed is None, (name, result)
     for name, result in zip(names, on[:-1], strict=True):
-        assert HOSTILE[name][1] in (result.violation or ""), (name, result.violation, result)
+        assert attempts[name][1] in (result.violation or ""), (name, result.violation, result)
     for name, result in zip(off_names, off[:-1], strict=True):
-        assert HOSTILE[name][2] in (result.violation or ""), (name, result.violation, result)
-    written = [p for p in (".png", ".sol", ".log") if os.path.exists(WRITTEN + p)]
-    assert not written, written
+        assert attempts[name][2] in (result.violation or ""), (name, result.violation, result)
+    found = [p for p in (".png", ".sol", ".log") if Path(written + p).exists()]
+    assert not found, found
+    assert list(tmp_path.iterdir()) == [], "nothing was written"
 
 
 async def test_checked_scipy_callables_stay_the_same_object_and_subclass_the_original() -> None:

@@ -99,6 +99,7 @@ def test_the_calls_export_holds_every_counted_call(session: Path, capsys) -> Non
     assert api == []  # these blocks never called the robot API
 
 
+@pytest.mark.slow
 def test_a_replay_sweep_at_0_and_100_percent_renders_its_report(tmp_path: Path, capsys) -> None:
     """The study's extremes: 10/10 and 0/10 (Wilson bounds at 1 and 0, no negative error bars)."""
     db = _sweep(

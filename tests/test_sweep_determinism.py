@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.cli import main
 from tests.sweep_helpers import query
 
@@ -55,6 +57,7 @@ def _run(tmp_path: Path, concurrency: int) -> tuple[list[tuple], list[tuple]]:
     return trials, replies
 
 
+@pytest.mark.slow
 def test_a_self_mining_session_is_the_same_at_concurrency_1_and_3(tmp_path: Path) -> None:
     one, three = _run(tmp_path, 1), _run(tmp_path, 3)
     assert one[0] == three[0], "same trials, same outcomes, same library versions"

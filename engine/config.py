@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import tomllib
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -24,7 +25,7 @@ from engine.trial.prompts import (
     PromptSet,
     load_prompt_set,
 )
-from engine.world import CAMERA_SIZE, WorldSpec
+from engine.world import CAMERA_SIZE, MAX_CAMERA_SIZE, MIN_CAMERA_SIZE, WorldSpec
 
 # The libraries a condition can name (study names and readable aliases) -> canonical name;
 # built by engine.skills.conditions, named here so a config is validated without it.
@@ -245,40 +246,86 @@ _CHOICES = {
     "skills.survivor_rule": ("first_seen", "docstring_success_name"),
     "skills.seeding": ("namespace", "isolated"),
 }
-_POSITIVE = {
-    "session.trials_per_condition",
-    "session.concurrency",
-    "session.block_timeout_s",
-    "session.camera_size",
-    "backbones.max_tokens",
-    "backbones.timeout_s",
-    "vdm.max_tokens",
-    "vdm.timeout_s",
+SECONDS_PER_DAY = 86_400.0
+
+
+class Range(typing.NamedTuple):
+    low: float
+    high: float
+    why: str
+    above_low: bool = False
+    """The value must be strictly above ``low`` (a duration, a size)."""
+
+
+_RANGES: dict[str, Range] = {
+    # every number must also be finite
+    "session.trials_per_condition": Range(1, 100_000, "every trial is planned up front"),
+    "session.concurrency": Range(1, 1024, "trials in flight"),
+    "session.max_regenerations": Range(0, 100, "turns per trial"),
+    "session.seed": Range(0, 2**31 - 1, "a scene seed"),
+    "session.block_timeout_s": Range(0, SECONDS_PER_DAY, "seconds per block", above_low=True),
+    "session.camera_size": Range(MIN_CAMERA_SIZE, MAX_CAMERA_SIZE, "the scene's offscreen buffer"),
+    "backbones.temperature": Range(0, 2, "the OpenAI API's range"),
+    "backbones.max_tokens": Range(1, 1_000_000, "tokens per reply"),
+    "backbones.timeout_s": Range(0, SECONDS_PER_DAY, "seconds per request", above_low=True),
+    "backbones.max_retries": Range(0, 100, "retries per request"),
+    "backbones.price_input_per_m": Range(0, 100_000, "USD per million tokens"),
+    "backbones.price_output_per_m": Range(0, 100_000, "USD per million tokens"),
+    "backbones.latency_s_per_token": Range(0, 60, "seconds per token"),
+    "backbones.concurrency": Range(0, 1024, "trials in flight (0: the session's)"),
+    "backbones.requests_per_minute": Range(0, 1_000_000, "requests per minute (0: no limit)"),
+    "vdm.temperature": Range(0, 2, "the OpenAI API's range"),
+    "vdm.max_tokens": Range(1, 1_000_000, "tokens per reply"),
+    "vdm.timeout_s": Range(0, SECONDS_PER_DAY, "seconds per request", above_low=True),
+    "vdm.max_retries": Range(0, 100, "retries per request"),
+    "vdm.price_input_per_m": Range(0, 100_000, "USD per million tokens"),
+    "vdm.price_output_per_m": Range(0, 100_000, "USD per million tokens"),
+    "conditions.k": Range(0, 100_000, "skills in the library"),
+    "skills.mine_every": Range(0, 10_000_000, "trials between re-minings"),
+    "skills.min_occurrences": Range(0, 10_000_000, "trials a skill must appear in"),
+    "skills.min_success_rate": Range(0, 1, "a rate"),
+    "skills.max_magic_constants": Range(0, 10_000, "constants per skill"),
+    "skills.min_lines": Range(0, 100_000, "lines per skill"),
+    "skills.quality_min": Range(0, 1, "a quality score"),
+    "skills.c2_drop": Range(0, 100_000, "skills dropped from C1"),
+    "skills.saturation_ratio": Range(0, 1, "a share of round 0's defs per block"),
 }
-_NON_NEGATIVE = {
-    "session.max_regenerations",
-    "session.seed",
-    "backbones.latency_s_per_token",
-    "backbones.price_input_per_m",
-    "backbones.price_output_per_m",
-    "backbones.concurrency",
-    "backbones.requests_per_minute",
-    "backbones.max_retries",
-    "backbones.temperature",
-    "conditions.k",
-    "skills.mine_every",
-    "skills.min_occurrences",
-    "skills.max_magic_constants",
-    "skills.min_lines",
-    "skills.min_success_rate",
-    "skills.quality_min",
-    "skills.c2_drop",
-    "skills.saturation_ratio",
-    "vdm.temperature",
-    "vdm.max_retries",
-    "vdm.price_input_per_m",
-    "vdm.price_output_per_m",
+"""The range of every number a config may set (tests check each numeric field has one)."""
+_NOISE_RANGES: dict[str, tuple[type, float, float]] = {
+    "fragment_prob": (float, 0, 1),
+    "max_fragments": (int, 1, 64),
+    "dropout": (float, 0, 1),
+    "miss_prob": (float, 0, 1),
+    "depth_std": (float, 0, 1),
 }
+"""``session.noise``: the fields of ``engine.api.perception.PerceptionNoise``, with ranges."""
+
+
+def _check_number(path: str, where: str, name: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise _fail(path, where, f"must be a finite number, got {value!r}")
+    r = _RANGES[name]
+    if (value <= r.low if r.above_low else value < r.low) or value > r.high:
+        low = f"above {r.low:g}" if r.above_low else f">= {r.low:g}"
+        raise _fail(path, where, f"must be {low} and <= {r.high:g} ({r.why}), got {value!r}")
+
+
+def _check_noise(path: str, noise: dict) -> dict:
+    out = {}
+    for key, value in noise.items():
+        where = f"session.noise.{key}"
+        if key not in _NOISE_RANGES:
+            known = ", ".join(_NOISE_RANGES)
+            raise _fail(path, where, f"unknown perception noise setting (known: {known})")
+        kind, low, high = _NOISE_RANGES[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _fail(path, where, f"must be {kind.__name__}, got {value!r}")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise _fail(path, where, f"must be between {low:g} and {high:g}, got {value!r}")
+        out[key] = value
+    return out
 
 
 def _fail(path: str, key: str, problem: str) -> ConfigError:
@@ -312,10 +359,10 @@ def _build(cls: type, raw: Any, section: str, where: str, path: str) -> Any:
             raise _fail(
                 path, f"{where}.{key}", f"must be one of {', '.join(_CHOICES[name])}, got {value!r}"
             )
-        if name in _POSITIVE and value <= 0:
-            raise _fail(path, f"{where}.{key}", f"must be > 0, got {value!r}")
-        if name in _NON_NEGATIVE and value < 0:
-            raise _fail(path, f"{where}.{key}", f"must be >= 0, got {value!r}")
+        if expected in (int, float):
+            _check_number(path, f"{where}.{key}", name, value)
+        if name == "session.noise":
+            value = _check_noise(path, value)
         values[key] = value
     return cls(**values)
 
@@ -509,7 +556,14 @@ def _known_tasks() -> list[str]:
 def load_config(path: str | Path) -> SweepConfig:
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"config error: cannot read {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config error: {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); TOML files are UTF-8"
+        ) from None
     return parse_config(text, str(path))

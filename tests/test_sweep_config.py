@@ -48,7 +48,10 @@ def test_a_good_config_parses_with_defaults_and_plans_paired_seeds() -> None:
             "[session]\ntrails_per_condition = 3",
             "session.trails_per_condition: unknown key (did you mean 'trials_per_condition'?)",
         ),
-        ("[session]\nconcurrency = 0", "session.concurrency: must be > 0, got 0"),
+        (
+            "[session]\nconcurrency = 0",
+            "session.concurrency: must be >= 1 and <= 1024 (trials in flight), got 0",
+        ),
         ("[session]\nconcurrency = '2'", "session.concurrency: must be int, got '2'"),
         ("[session]\nquality = 'ultra'", "session.quality: must be one of full, fast, got 'ultra'"),
         ("[session]\ntask = 'juggle'", "session.task: unknown task 'juggle'"),
@@ -94,3 +97,107 @@ def test_examples_parse() -> None:
     assert demo.synthetic_only
     paper = load_config(examples / "paper_sweep.toml")
     assert not paper.synthetic_only and paper.session.trials_per_condition >= 70
+
+
+def _numeric_fields() -> list[tuple[str, str, type]]:
+    """(section, key, int|float) of every number a config can set, found by introspection."""
+    import dataclasses
+    import typing
+
+    from engine.config import (
+        BackboneConfig,
+        ConditionConfig,
+        SessionConfig,
+        SkillsConfig,
+        VdmConfig,
+    )
+
+    out = []
+    for section, cls in (
+        ("session", SessionConfig),
+        ("backbones", BackboneConfig),
+        ("vdm", VdmConfig),
+        ("conditions", ConditionConfig),
+        ("skills", SkillsConfig),
+    ):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if hints[f.name] in (int, float) and not f.metadata.get("resolved"):
+                out.append((section, f.name, hints[f.name]))
+    return out
+
+
+def _with(section: str, key: str, value: str) -> str:
+    """A minimal config setting ``section.key = value`` (TOML text)."""
+    head = {
+        "session": f"[session]\n{key} = {value}\n[[backbones]]\n[[conditions]]\nname = 'x'\n",
+        "backbones": f"[[backbones]]\n{key} = {value}\n[[conditions]]\nname = 'x'\n",
+        "conditions": f"[[backbones]]\n[[conditions]]\nname = 'x'\n{key} = {value}\n",
+        "skills": f"[skills]\n{key} = {value}\n[[backbones]]\n[[conditions]]\nname = 'x'\n",
+        "vdm": (
+            "[session]\nfeedback = 'vdm'\n[[backbones]]\n[[conditions]]\nname = 'x'\n"
+            f"[vdm]\nbackend = 'synthetic'\n{key} = {value}\n"
+        ),
+    }
+    return head[section]
+
+
+def test_every_numeric_key_has_a_range() -> None:
+    from engine.config import _RANGES
+
+    names = {f"{section}.{key}" for section, key, _ in _numeric_fields()}
+    assert names == set(_RANGES), "a numeric config key without a range (or a stale range)"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("field", [f for f in _numeric_fields() if f[2] is float], ids=str)
+def test_no_float_key_accepts_nan_or_infinity(field, value) -> None:
+    section, key, _ = field
+    with pytest.raises(ConfigError, match=f"{key}: must be a finite number"):
+        parse_config(_with(section, key, value), "s.toml")
+
+
+@pytest.mark.parametrize("field", _numeric_fields(), ids=str)
+def test_every_numeric_key_refuses_absurd_sizes(field) -> None:
+    section, key, _ = field
+    with pytest.raises(ConfigError, match=f"{key}: must be .* <= "):
+        parse_config(_with(section, key, "1000000000000"), "s.toml")
+
+
+def test_the_reported_values_are_refused_with_the_reason() -> None:
+    with pytest.raises(ConfigError, match="block_timeout_s: must be a finite number, got nan"):
+        parse_config(_with("session", "block_timeout_s", "nan"), "s.toml")
+    with pytest.raises(ConfigError, match=r"<= 100000 \(every trial is planned up front\)"):
+        parse_config(_with("session", "trials_per_condition", "1000000000000"), "s.toml")
+    with pytest.raises(ConfigError, match=r"camera_size: must be >= 16 and <= 1024"):
+        parse_config(_with("session", "camera_size", "4096"), "s.toml")
+
+
+def test_noise_settings_are_checked_when_the_config_is_read() -> None:
+    with pytest.raises(ConfigError, match="session.noise.dropuot: unknown perception noise"):
+        parse_config(_with("session", "noise", "{ dropuot = 0.1 }"), "s.toml")
+    with pytest.raises(ConfigError, match="session.noise.dropout: must be between 0 and 1"):
+        parse_config(_with("session", "noise", "{ dropout = 1.5 }"), "s.toml")
+    with pytest.raises(ConfigError, match="session.noise.depth_std: must be between"):
+        parse_config(_with("session", "noise", "{ depth_std = nan }"), "s.toml")
+    ok = parse_config(_with("session", "noise", "{ dropout = 0.1, max_fragments = 3 }"))
+    assert ok.world(0).noise == {"dropout": 0.1, "max_fragments": 3}
+
+
+def test_the_noise_ranges_cover_exactly_the_perception_noise_fields() -> None:
+    import dataclasses
+
+    from engine.api.perception import PerceptionNoise
+    from engine.config import _NOISE_RANGES
+
+    assert set(_NOISE_RANGES) == {f.name for f in dataclasses.fields(PerceptionNoise)}
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path, capsys) -> None:
+    from engine.cli import main
+
+    path = tmp_path / "s.toml"
+    path.write_bytes("[session]\nname = 'caf\xe9'\n".encode("latin-1"))
+    assert main(["run", str(path), "--sessions-dir", str(tmp_path / "sessions")]) != 0
+    err = capsys.readouterr().err
+    assert "not UTF-8 text (byte 0xe9 at offset 21)" in err and err.count("\n") == 1

@@ -6,7 +6,8 @@ over chunked transfer encoding (role chunk, content chunks, finish chunk, usage 
 request asked for it, ``data: [DONE]``), or one ``chat.completion`` JSON when ``stream`` is
 false. Behaviours: normal reply (optional per-chunk delay, reasoning deltas), HTTP error with
 optional Retry-After, a stall before the headers, a stall mid-stream, a stream cut off (socket
-closed mid-body, or body ended cleanly without finish_reason / [DONE]), an empty reply.
+closed mid-body, or body ended cleanly without finish_reason / [DONE]), an empty reply, and raw
+bytes slipped into the stream (a malformed JSON chunk, bytes that are not UTF-8).
 
 Every request is recorded (method, path, lower-cased headers, JSON body) so tests can check
 what the client sent. The server listens on loopback only, stalls end when it stops, and it
@@ -39,6 +40,7 @@ class Behaviour:
     error_message: str = ""
     stall_s: float = 0.0  # stall: before the headers; reply: mid-stream (see stall_after)
     stall_after: int = 0  # content chunks sent before a mid-stream stall
+    keepalive_s: float = 0.0  # during a mid-stream stall, an SSE comment this often (if > 0)
     cut_after: int = 2  # truncate: content chunks sent before the cut
     cut: str = "abort"  # abort: socket closed mid-body | eof: body ends without finish/[DONE]
     finish_reason: str = "stop"
@@ -46,6 +48,8 @@ class Behaviour:
     model: str | None = None  # model name to report (default: the requested one)
     fingerprint: str | None = None  # system_fingerprint to report
     provider: str | None = None  # a provider field beyond OpenAI's (as OpenRouter sends)
+    raw: bytes = b""  # sent as is (one HTTP chunk) after ``raw_after`` content chunks
+    raw_after: int = 1
 
     @classmethod
     def reply(cls, text: str = "ok", **kw: object) -> Behaviour:
@@ -65,12 +69,32 @@ class Behaviour:
         return cls("stall", text=text, stall_s=seconds)
 
     @classmethod
-    def stall_mid_stream(cls, text: str, after: int, seconds: float) -> Behaviour:
-        return cls("reply", text=text, stall_after=after, stall_s=seconds)
+    def stall_mid_stream(
+        cls, text: str, after: int, seconds: float, keepalive_s: float = 0.0
+    ) -> Behaviour:
+        """Stop sending after ``after`` content chunks for ``seconds``; with ``keepalive_s``,
+        send only SSE comments meanwhile (as OpenRouter does while a model is busy)."""
+        return cls("reply", text=text, stall_after=after, stall_s=seconds, keepalive_s=keepalive_s)
 
     @classmethod
     def truncate(cls, text: str, after: int = 2, cut: str = "abort") -> Behaviour:
         return cls("truncate", text=text, cut_after=after, cut=cut)
+
+    @classmethod
+    def inject(cls, text: str, raw: bytes, after: int = 1) -> Behaviour:
+        """A normal streamed reply with ``raw`` bytes slipped in after ``after`` content chunks
+        (e.g. ``MALFORMED_CHUNK``, ``NOT_UTF8_CHUNK``); the reply then goes on to its end."""
+        return cls("reply", text=text, raw=raw, raw_after=after)
+
+
+MALFORMED_CHUNK = b'data: {"choices": [{"index": 0, "delta": {"content": "x"\n\n'
+"""An SSE event whose JSON breaks off."""
+NOT_UTF8_CHUNK = (
+    b'data: {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0, '
+    b'"model": "m", "choices": [{"index": 0, "delta": {"content": "caf\xe9 \xff\xfe"}, '
+    b'"finish_reason": null}]}\n\n'
+)
+"""A well-formed chunk whose content holds Latin-1 and stray bytes, not UTF-8."""
 
 
 @dataclass
@@ -229,10 +253,12 @@ class _Handler(BaseHTTPRequestHandler):
         for piece in _pieces(b.reasoning, b.chunk_chars) if b.reasoning else []:
             self._event(chunk({b.reasoning_field: piece}))
         for i, piece in enumerate(_pieces(b.text, b.chunk_chars)):
+            if b.raw and i == b.raw_after:
+                self._chunk(b.raw)
             if b.kind == "truncate" and i == b.cut_after:
                 return self._cut(b)
             if b.stall_s and b.kind == "reply" and i == b.stall_after:
-                if self.state.stopping.wait(b.stall_s):
+                if self._stall(b):
                     return
             self._event(chunk({"content": piece}))
             if b.chunk_delay_s:
@@ -253,6 +279,17 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self._event("[DONE]")
         self._chunk(b"")  # end of the chunked body; the connection stays open for the next
+
+    def _stall(self, b: Behaviour) -> bool:
+        """Wait ``b.stall_s`` (sending keep-alive comments if asked); True if the server stops."""
+        if not b.keepalive_s:
+            return self.state.stopping.wait(b.stall_s)
+        until = time.monotonic() + b.stall_s
+        while (left := until - time.monotonic()) > 0:
+            if self.state.stopping.wait(min(b.keepalive_s, left)):
+                return True
+            self._chunk(b": keep-alive\n\n")
+        return False
 
     def _cut(self, b: Behaviour) -> None:
         if b.cut == "eof":

@@ -267,6 +267,57 @@ async def test_mid_stream_stall_is_a_broken_stream(
     assert any(d.restart for d in deltas)
 
 
+async def test_keep_alive_comments_do_not_hold_off_the_timeout(
+    openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OpenRouter-style ": keep-alive" comments keep bytes flowing but carry no data: a hung
+    # upstream must still time out (it used to wait out the whole stall).
+    openai_server.push(
+        Behaviour.stall_mid_stream(LONG, after=3, seconds=10, keepalive_s=0.05),
+        Behaviour.reply(LONG),
+    )
+    deltas, reply = await collect(backend(openai_server, monkeypatch, timeout_s=0.5))
+    assert reply.text == LONG
+    [r] = reply.retries
+    assert r.reason == "stream stalled: no data for 0.5 s after 18 chars"
+    assert any(d.restart for d in deltas)
+
+
+def _sse(*bodies: bytes) -> bytes:
+    return b"".join(b"data: " + body + b"\n\n" for body in bodies)
+
+
+async def test_fields_of_the_wrong_type_are_ignored_not_raised(
+    openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    odd = _sse(
+        b'{"model": 7, "system_fingerprint": 8, "choices": [{"index": 0, '
+        b'"delta": {"content": 5, "refusal": 1}, "finish_reason": 9}]}',
+        b'{"choices": [], "usage": {"prompt_tokens": "many", "completion_tokens": true}}',
+    )
+    openai_server.push(Behaviour("reply", text="all fine", raw=odd, usage=False))
+    _, reply = await collect(backend(openai_server, monkeypatch))
+    assert reply.text == "all fine" and reply.finish_reason == "stop"
+    assert reply.model == "test-model" and reply.system_fingerprint is None
+    assert reply.prompt_tokens is None and reply.completion_tokens is None
+
+
+async def test_the_reply_text_is_always_valid_unicode(
+    openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # JSON escapes: a surrogate pair split over two chunks, then a lone low surrogate.
+    split = _sse(
+        b'{"choices": [{"index": 0, "delta": {"content": "\\ud83d"}}]}',
+        b'{"choices": [{"index": 0, "delta": {"content": "\\ude00!"}}]}',
+        b'{"choices": [{"index": 0, "delta": {"content": " \\udc00 \\ud83d"}}]}',
+    )
+    openai_server.push(Behaviour("reply", text="ab", chunk_chars=1, raw=split))
+    deltas, reply = await collect(backend(openai_server, monkeypatch))
+    assert reply.text == "a\U0001f600! \ufffd \ufffdb"
+    reply.text.encode("utf-8")  # storable, runnable, showable
+    assert all(d.text.encode("utf-8") is not None for d in deltas)
+
+
 async def test_stream_retries_zero_fails_at_once(
     openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -152,10 +152,17 @@ def test_a_cluster_that_cannot_work_is_one_line_before_any_session(
 def test_the_pacer_spaces_request_starts_per_key() -> None:
     now = [100.0]
     pacer = RequestPacer(clock=lambda: now[0])
-    assert [pacer.reserve("a", 60) for _ in range(3)] == [100.0, 101.0, 102.0]
-    assert pacer.reserve("b", 120) == 100.0, "each backbone has its own limit"
+    assert pacer.acquire("a", 60) == 0.0, "the first request starts at once"
+    assert pacer.acquire("a", 60) == 1.0, "the next one is told to wait an interval"
+    assert pacer.acquire("b", 120) == 0.0, "each backbone has its own limit"
+    now[0] = 100.25
+    assert pacer.acquire("a", 60) == 0.75, (
+        "nothing was reserved: the wait is still to the same time"
+    )
+    now[0] = 101.0
+    assert pacer.acquire("a", 60) == 0.0 and pacer.acquire("a", 60) == 1.0
     now[0] = 110.0  # idle for a while: no debt, no burst credit either
-    assert pacer.reserve("a", 60) == 110.0 and pacer.reserve("a", 60) == 111.0
+    assert pacer.acquire("a", 60) == 0.0 and pacer.acquire("a", 60) == 1.0
 
 
 CODE_REPLY = "```python\nprint('hello from the test server')\n```"
@@ -180,9 +187,10 @@ requests_per_minute = {rpm}""",
 
 
 def assert_paced(server, rpm: float) -> None:
-    """Request arrivals keep the limit. Slots are ``60/rpm`` apart, so any window of two
-    intervals holds at most 2 of them; one more is allowed for a request sent late (an event
-    loop busy starting a trial delays a send, never an earlier slot)."""
+    """Request arrivals keep the limit. Starts are granted ``60/rpm`` apart at send time, so
+    any window of two intervals holds at most 2 grants; one more arrival is allowed for the
+    moments between a grant and the request reaching the server (connection set-up on an event
+    loop busy starting a trial can delay one request and not the next)."""
     times = sorted(r.at for r in server.requests)
     interval = 60.0 / rpm
     most = max(sum(1 for t in times if a <= t < a + 2 * interval) for a in times)

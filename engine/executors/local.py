@@ -26,7 +26,7 @@ class LocalExecutor:
         self._vdm: Backend | None = None
 
     async def _slot(self, key: str, rpm: float) -> float:
-        return self.pacer.reserve(key, rpm)
+        return self.pacer.acquire(key, rpm)  # 0.0: start now; else ask again after that wait
 
     async def start(self) -> dict:
         return {"executor": self.name}

@@ -15,7 +15,13 @@ Why it is built this way:
   streamed, a ``TextDelta("", restart=True)`` tells the consumer to discard it. When the
   retries are used up it raises :class:`LLMError` (kind ``truncated`` / ``empty``). An empty
   reply that stopped at ``max_tokens`` or a content filter is not retried (it would repeat).
-  A reply with no code in it is not an error here: it is just text.
+  A reply with no code in it is not an error here: it is just text. "No data" means no
+  stream *event*: SSE comments (the keep-alives OpenRouter sends while a model is busy) do not
+  count, so a hung upstream behind a proxy that keeps the connection warm still times out.
+* What the server sends is not trusted to be well typed: fields of the wrong type are ignored
+  (never an exception out of the backend), and the text is always valid Unicode: a surrogate
+  pair that the server split across two chunks (as JSON ``\\ud83d`` then ``\\ude00``) is joined,
+  and a lone surrogate becomes U+FFFD, so the reply can be run, stored and shown.
 * A fresh client (and connection pool) per call: the backend holds no sockets, works across
   ``asyncio.run`` calls and event loops, needs no ``close()``, and concurrent calls keep
   separate retry logs. The extra TLS handshake is small next to an LLM's latency.
@@ -25,8 +31,10 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,7 +55,8 @@ class OpenAIConfig:
     """How to reach the model. No key in here: only the name of the variable that holds it.
 
     ``timeout_s`` bounds each wait for the server (connect, first byte, and every gap between
-    streamed chunks), not the whole reply, so long generations are fine while tokens flow.
+    streamed chunks; SSE keep-alive comments are no chunk), not the whole reply, so long
+    generations are fine while tokens flow.
     ``temperature=None`` / ``max_tokens=None`` leave them out of the request (some reasoning
     models reject them); ``max_tokens_param="max_completion_tokens"`` for newer OpenAI models.
     ``extra_body`` is merged into the request for provider options (e.g. OpenRouter reasoning).
@@ -177,6 +186,36 @@ def attach_images(messages: list[dict], images: list[bytes]) -> list[dict]:
     raise LLMError("images given but there is no user message to attach them to", kind="config")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_chars(text: str, *, final: bool = True) -> tuple[str, str]:
+    """``text`` as valid Unicode: surrogate pairs joined, lone surrogates made U+FFFD. Unless
+    ``final``, a trailing high surrogate is held back (returned second): its low half may be
+    the first character of the next chunk."""
+    held = ""
+    if not final and text and "\ud800" <= text[-1] <= "\udbff":
+        text, held = text[:-1], text[-1]
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text, held
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(usage: Any, name: str) -> int | None:
+    """A token count from the usage chunk, if the server sent a whole non-negative number."""
+    value = getattr(usage, name, None)
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
+
+
+class _Idle(Exception):
+    """No stream event for ``timeout_s`` (though the connection may be kept alive)."""
+
+
 def _reasoning_piece(delta: Any) -> str:
     """Reasoning text of a delta: ``reasoning_content`` (DeepSeek, vLLM) or ``reasoning``
     (OpenRouter, Ollama, newer vLLM). One of them per delta, so servers that send both don't
@@ -193,7 +232,9 @@ def _delta_parts(delta: Any) -> tuple[str, str]:
     """(reasoning, text) of a streamed delta; a refusal counts as text (the model's answer)."""
     if delta is None:
         return "", ""
-    text = (getattr(delta, "content", None) or "") + (getattr(delta, "refusal", None) or "")
+    text = (_str(getattr(delta, "content", None)) or "") + (
+        _str(getattr(delta, "refusal", None)) or ""
+    )
     return _reasoning_piece(delta), text
 
 
@@ -302,7 +343,7 @@ class OpenAIBackend:
                     finally:
                         note_client_retries()
                     in_stream = True
-                    async for piece in self._read(chunks, r, t0):
+                    async for piece in self._read(chunks, r, t0, cfg.timeout_s):
                         if first_out and not piece.strip():
                             held += piece
                             continue
@@ -319,6 +360,12 @@ class OpenAIBackend:
                     if not in_stream:
                         raise self._connect_error(exc, key, retries, len(http.attempts)) from None
                     r.problem, r.kind = self._broken_stream(exc, r), "truncated"
+                except _Idle:
+                    chars = len("".join(r.text))
+                    r.problem = (
+                        f"stream stalled: no data for {cfg.timeout_s:g} s after {chars} chars"
+                    )
+                    r.kind = "truncated"
                 except openai.APIError as exc:
                     if not in_stream:
                         raise LLMError(f"{cfg.model}: {_short(exc, key)}", retries) from None
@@ -350,11 +397,23 @@ class OpenAIBackend:
                 )
 
     @staticmethod
-    async def _read(chunks: AsyncIterator[Any], r: _Round, t0: float) -> AsyncIterator[str]:
-        """Yield the reply text of choice 0 piece by piece; collect the rest into ``r``."""
-        async for chunk in chunks:
-            r.model = getattr(chunk, "model", None) or r.model
-            r.fingerprint = getattr(chunk, "system_fingerprint", None) or r.fingerprint
+    async def _read(
+        chunks: AsyncIterator[Any], r: _Round, t0: float, idle_s: float
+    ) -> AsyncIterator[str]:
+        """Yield the reply text of choice 0 piece by piece; collect the rest into ``r``.
+        Raises :class:`_Idle` if no chunk arrives for ``idle_s``."""
+        held = ""  # a high surrogate waiting for its low half
+        events = aiter(chunks)
+        while True:
+            try:
+                async with asyncio.timeout(idle_s):
+                    chunk = await anext(events)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise _Idle from None
+            r.model = _str(getattr(chunk, "model", None)) or r.model
+            r.fingerprint = _str(getattr(chunk, "system_fingerprint", None)) or r.fingerprint
             extra = getattr(chunk, "model_extra", None)
             if isinstance(extra, dict):  # provider fields beyond OpenAI's (OpenRouter: provider)
                 r.served_extra.update(
@@ -371,10 +430,16 @@ class OpenAIBackend:
                 if thought:
                     r.reasoning.append(thought)
                 if piece:
+                    piece, held = _whole_chars(held + piece, final=False)
+                if piece:
                     r.text.append(piece)
                     yield piece
-                if getattr(choice, "finish_reason", None):
-                    r.finish = choice.finish_reason
+                finish = _str(getattr(choice, "finish_reason", None))
+                if finish:
+                    r.finish = finish
+        if held:
+            r.text.append("\ufffd")
+            yield "\ufffd"
 
     def _judge(self, r: _Round) -> tuple[str | None, str, bool]:
         """(problem, kind, worth retrying) for a stream that ended normally; problem None = ok."""
@@ -408,9 +473,9 @@ class OpenAIBackend:
             model=r.model or self.config.model,
             backend=self.name,
             synthetic=False,
-            reasoning="".join(r.reasoning) or None,
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
+            reasoning=_whole_chars("".join(r.reasoning))[0] or None,
+            prompt_tokens=_count(usage, "prompt_tokens"),
+            completion_tokens=_count(usage, "completion_tokens"),
             latency_s=time.monotonic() - t0,
             first_token_s=r.first_token,
             finish_reason=r.finish,

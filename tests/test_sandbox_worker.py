@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from engine.sandbox.worker import SandboxError, SandboxWorker
+from engine.errors import WorkerLost
+from engine.sandbox.worker import SandboxError, SandboxWorker, SandboxWorkerLost
 
 TOY = "engine.sandbox.toy:build_toy"
 
@@ -382,11 +385,63 @@ async def test_secrets_in_the_engine_environment_do_not_reach_the_worker(monkeyp
 
 async def test_cpu_burn_is_ended_at_the_cpu_time_limit() -> None:
     async with SandboxWorker(TOY) as w:
-        # The wall-clock limit is 30 s: the reason says which limit ended it, without timing.
+        # The wall-clock limit is 30 s: the reason says which limit ended it, without timing,
+        # and the CPU the block used is measured in CPU time (load cannot move it).
         result = await w.run_block("while True:\n    pass", timeout_s=30, cpu_s=1)
-        assert result.killed == "CPU time limit exceeded" and not w.alive
+        assert result.killed == "CPU time limit of 1 s exceeded" and not w.alive
+        assert w.block_cpu_s is not None and 1.0 <= w.block_cpu_s < 1.2, w.block_cpu_s
+        assert result.stderr.startswith("CPUTimeLimitExceeded: the block used 1.")
         await w.restart()
         assert (await w.run_block("print(count())")).stdout == "0\n"
+
+
+async def test_a_burn_that_holds_the_gil_is_ended_by_the_kernel_timer() -> None:
+    """One long C call keeps the watchdog thread from running: the kernel's profiling timer
+    ends the worker a moment past the budget, with the same reason."""
+    async with SandboxWorker(TOY) as w:
+        result = await w.run_block("sum(range(10 ** 14))", timeout_s=30, cpu_s=1)
+        assert result.killed == "CPU time limit of 1 s exceeded" and not w.alive
+        assert w.proc.returncode == -signal.SIGPROF and w.block_cpu_s is None
+        assert "CPUTimeLimitExceeded" in result.stderr
+
+
+async def test_each_block_gets_its_own_cpu_budget_and_reports_what_it_used(worker) -> None:
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6:\n    pass"
+    for _ in range(3):  # 1.8 s in all, 0.6 s a block: no block is near its 1 s
+        result = await worker.run_block(burn, cpu_s=1)
+        assert result.ok and result.killed is None, result
+        assert 0.6 <= worker.block_cpu_s < 0.9, worker.block_cpu_s
+    await worker.run_block("print(1)")
+    assert worker.block_cpu_s < 0.2
+
+
+async def test_a_worker_killed_from_outside_is_lost_not_the_blocks_result() -> None:
+    """SIGKILL (the OOM killer, an operator) or SIGTERM the parent did not send: the run is lost
+    (infrastructure), whether it hits a running block or the worker between blocks."""
+    async with SandboxWorker(TOY) as w:
+        started = asyncio.Event()
+        running = asyncio.create_task(
+            w.run_block(
+                "import time\nprint('go')\ntime.sleep(60)",
+                on_event=lambda m: started.set() if m.get("line") == "go" else None,
+            )
+        )
+        await asyncio.wait_for(started.wait(), 60)  # the block is running
+        os.kill(w.proc.pid, signal.SIGKILL)
+        with pytest.raises(SandboxWorkerLost, match="killed by SIGKILL from outside the trial"):
+            await running
+        assert isinstance(SandboxWorkerLost("x"), WorkerLost)
+        assert not issubclass(SandboxWorkerLost, SandboxError), "the trial loop must not keep it"
+        await w.restart()
+        assert (await w.run_block("print(count())")).stdout == "0\n"
+        os.kill(w.proc.pid, signal.SIGTERM)  # between blocks, while the LLM writes the next
+        await w.proc.wait()
+        with pytest.raises(SandboxWorkerLost, match="killed by SIGTERM"):
+            await w.run_block("print(count())")
+        await w.restart()
+        os.kill(w.proc.pid, signal.SIGKILL)  # between blocks, not yet noticed by the parent
+        with pytest.raises(SandboxWorkerLost, match="killed by SIGKILL"):
+            await w.run_block("print(count())")
 
 
 async def test_memory_bomb_that_touches_its_pages_is_stopped_and_the_worker_lives() -> None:

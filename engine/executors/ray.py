@@ -46,14 +46,16 @@ def import_ray() -> Any:
 
 
 class PacerActor:
-    """The sweep's one request pacer, on the head node: every trial on every node asks it for
-    its backbone's next request slot, so a requests-per-minute limit holds cluster-wide."""
+    """The sweep's one request pacer, on the head node: every trial on every node asks it
+    whether its backbone's next request may start now, so a requests-per-minute limit holds
+    cluster-wide. A start is granted (and recorded) at the moment it is asked for; a trial told
+    to wait asks again afterwards (see :class:`~engine.llm.ratelimit.RequestPacer`)."""
 
     def __init__(self) -> None:
         self.pacer = RequestPacer()
 
-    def reserve(self, key: str, rpm: float) -> float:
-        return self.pacer.reserve(key, rpm)
+    def acquire(self, key: str, rpm: float) -> float:
+        return self.pacer.acquire(key, rpm)
 
 
 class TrialActor:
@@ -65,7 +67,7 @@ class TrialActor:
         self.vdm = vision_backend(vdm)  # built on this node, like the coder's backend
 
     async def _slot(self, key: str, rpm: float) -> float:
-        return await self.pacer.reserve.remote(key, rpm)
+        return await self.pacer.acquire.remote(key, rpm)
 
     def where(self) -> dict:
         import ray
@@ -281,6 +283,8 @@ class RayExecutor:
                         record = item[1]
             finished = record is not None
         except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, WorkerLost):  # the trial's sandbox was killed from outside
+                raise WorkerLost(f"{exc.cause} (on {where['host']})") from None
             raise exc.as_instanceof_cause() from None  # the trial loop raised: a bug, not a loss
         except ray.exceptions.RayError as exc:  # actor process or its node died
             raise WorkerLost(f"{_short(exc)} (pid {where['pid']} on {where['host']})") from None

@@ -4,7 +4,9 @@ Started by :class:`engine.sandbox.worker.SandboxWorker` as ``python -m engine.sa
 Speaks JSON lines: requests on stdin, replies and live events on a private copy of the original
 stdout. File descriptors 1 and 2 are pointed away from the protocol so that nothing (trial
 prints, C libraries' warnings) can corrupt it; trial prints are captured and forwarded as
-``stdout`` events, capped per block.
+``stdout`` events, capped per block. A block past its CPU budget ends the worker
+(:class:`~engine.sandbox.guards.CpuWatchdog`); its last message, ``limit``, says how much CPU
+time the block used.
 """
 
 from __future__ import annotations
@@ -33,11 +35,18 @@ class Channel:
         self._out = os.fdopen(fd, "w", buffering=1, encoding="utf-8")
         self._lock = threading.Lock()
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, timeout_s: float = -1) -> bool:
+        """Write one message; with ``timeout_s``, give up (False) if another thread holds the
+        channel that long."""
         line = json.dumps(message, default=str)
-        with self._lock:
+        if not self._lock.acquire(timeout=timeout_s):
+            return False
+        try:
             self._out.write(line + "\n")
             self._out.flush()
+        finally:
+            self._lock.release()
+        return True
 
 
 class CapturedStdout(io.TextIOBase):
@@ -120,6 +129,7 @@ class Worker:
         self.want_frames = bool(msg.get("frames"))
         self.static_policy = msg.get("static_policy", True) is not False
         from engine.sandbox.guards import (
+            CpuWatchdog,
             apply_resource_limits,
             install_audit_hook,
             restricted_builtins,
@@ -133,6 +143,7 @@ class Worker:
         if self.memory_bytes:
             apply_resource_limits(self.memory_bytes)
         sys.setrecursionlimit(int(msg.get("recursion_limit") or 2000))
+        self.watchdog = CpuWatchdog(self._cpu_exceeded)
         sys.dont_write_bytecode = True  # importlib must not try (and fail) to write .pyc files
 
         if hasattr(self.env, "prepare"):
@@ -193,6 +204,11 @@ class Worker:
                 self.library[name] = value
         return ""
 
+    def _cpu_exceeded(self, used_s: float, budget_s: float) -> None:
+        """The watchdog's last word before it ends the worker: how much CPU the block used."""
+        limit = {"type": "limit", "limit": "cpu", "used_s": used_s, "budget_s": budget_s}
+        self.channel.send(limit, timeout_s=1.0)
+
     def _on_status(self, status: dict) -> None:
         now = time.monotonic()
         if now - self._last_status >= STATUS_INTERVAL_S:
@@ -203,7 +219,7 @@ class Worker:
     def execute(self, code: str, name: str, budget_s: float) -> dict:
         """Check and run one block; whatever it does comes back as a result, never as an error."""
         from engine.sandbox import guards
-        from engine.sandbox.guards import PolicyViolation, set_cpu_budget
+        from engine.sandbox.guards import PolicyViolation
 
         guards.VIOLATIONS.clear()
         guards.register_trial_file(name)  # before parsing: see the audit hook's check_read
@@ -217,6 +233,7 @@ class Worker:
                 "exception": None,
                 "violation": text,
                 "error_line": f"PolicyViolation: {text}",
+                "cpu_s": 0.0,
             }
         captured = CapturedStdout(self.channel)
         captured_err = CapturedStdout(self.channel, stream="stderr")
@@ -225,7 +242,7 @@ class Worker:
         exception = violation = None
         stderr = ""
         self.namespace["__builtins__"] = self.builtins  # whatever the last block did to it
-        set_cpu_budget(budget_s)
+        self.watchdog.arm(budget_s)
         try:
             compiled = compile(code, name, "exec")
             exec(compiled, self.namespace)  # noqa: S102 (this is the sandbox)
@@ -244,6 +261,7 @@ class Worker:
             exception = f"{_type_name(exc)}: {_safe_str(exc)}{_where(exc, name)}"
             stderr = _trial_traceback(exc, name)
         finally:
+            cpu_s = self.watchdog.disarm()
             sys.stdout, sys.stderr = real_stdout, real_stderr
             captured.flush()
             captured_err.flush()
@@ -258,6 +276,7 @@ class Worker:
             "exception": exception,
             "violation": violation,
             "error_line": error_line,
+            "cpu_s": cpu_s,
         }
 
     def run(self, msg: dict) -> dict:

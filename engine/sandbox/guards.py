@@ -35,7 +35,10 @@ import builtins
 import importlib
 import os
 import resource
+import signal
 import sys
+import threading
+import time
 import types
 from collections.abc import Callable
 
@@ -567,7 +570,8 @@ def restricted_builtins() -> dict:
 
 # --------------------------------------------------------------------------- resource limits
 def apply_resource_limits(memory_bytes: int, cpu_seconds: int | None = None) -> None:
-    """Cap address space, forbid core dumps and file growth; CPU time is set per block.
+    """Cap address space, forbid core dumps and file growth; CPU time is set per block
+    (:class:`CpuWatchdog`).
 
     File size 0 also stops writes the audit hook cannot see (C libraries writing by path).
     RLIMIT_NPROC is not used: it does not bind root, counts every process of the user (other
@@ -581,7 +585,10 @@ def apply_resource_limits(memory_bytes: int, cpu_seconds: int | None = None) -> 
 
 
 def set_cpu_budget(seconds: float) -> None:
-    """Allow ``seconds`` more CPU time from now (SIGXCPU ends the worker past it)."""
+    """Allow at least ``seconds`` more CPU time from now (SIGXCPU ends the worker past it).
+
+    RLIMIT_CPU counts whole seconds: the kernel ends the worker up to a second later than asked.
+    The last of :class:`CpuWatchdog`'s layers, not the measure of a block's budget."""
     used = resource.getrusage(resource.RUSAGE_SELF)
     spent = used.ru_utime + used.ru_stime
     soft = int(spent + seconds) + 1
@@ -589,3 +596,85 @@ def set_cpu_budget(seconds: float) -> None:
     if hard != resource.RLIM_INFINITY and soft > hard:
         soft = hard
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def lift_cpu_budget() -> None:
+    """No CPU limit of the worker's own between blocks (the hard limit it was given stays)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+
+
+CPU_LIMIT_EXIT = 152
+"""Exit status of a worker its CPU watchdog ended (128 + SIGXCPU, as a shell shows the kernel's
+CPU-limit kill): the parent reads it as the block's own CPU limit."""
+CPU_POLL_S = 0.01
+"""How often the watchdog reads the process's CPU time while a block runs."""
+CPU_BACKSTOP_S = 0.25
+"""How far past the budget the kernel's profiling timer ends the worker when the watchdog could
+not: one long C call that holds the GIL (``sum(range(10**12))``) starves the watchdog's thread."""
+
+
+class CpuWatchdog:
+    """Ends the worker once the running block has used its CPU budget, in CPU time.
+
+    The budget is measured in process CPU time (every thread's, as the kernel counts it) from
+    the moment the block starts, so a loaded machine changes nothing: a block waiting for a core
+    accrues no CPU time, and the limit it hits is the one it was given, not a second more.
+    Three layers, each for what the one before cannot do:
+
+    1. a thread reads :func:`time.process_time` every :data:`CPU_POLL_S`; past the budget it
+       hands ``on_exceeded(used_s, budget_s)`` the CPU time the block used (the worker tells
+       the parent) and exits the process with :data:`CPU_LIMIT_EXIT`. Precise to the poll
+       interval and one GIL switch;
+    2. the kernel's profiling timer (``ITIMER_PROF``, process CPU time; ``SIGPROF`` left at its
+       default action, which ends the process) at budget + :data:`CPU_BACKSTOP_S`, for code that
+       holds the GIL and so keeps the thread from running;
+    3. ``RLIMIT_CPU`` (whole seconds, ``SIGXCPU``) a second or so past that, should the timer
+       have been disturbed.
+
+    Between blocks nothing runs against a budget (the timer is stopped, the soft limit lifted):
+    the worker's own work after a block (status, frames) is the parent's wall clock's business.
+    """
+
+    def __init__(self, on_exceeded: Callable[[float, float], None]) -> None:
+        self._on_exceeded = on_exceeded
+        self._lock = threading.Lock()
+        self._armed = threading.Event()
+        self._start = 0.0
+        self._budget: float | None = None
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)  # main thread: the worker's start
+        # Started now, while there is address space for its stack (a block may use it all).
+        self._thread = threading.Thread(target=self._watch, name="cpu-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self, budget_s: float) -> None:
+        """A block starts: it may use ``budget_s`` seconds of CPU time from now."""
+        set_cpu_budget(budget_s + CPU_BACKSTOP_S)
+        with self._lock:
+            self._start = time.process_time()
+            self._budget = budget_s
+        signal.setitimer(signal.ITIMER_PROF, budget_s + CPU_BACKSTOP_S)
+        self._armed.set()
+
+    def disarm(self) -> float:
+        """The block has ended: stop counting; returns the CPU seconds it used."""
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        with self._lock:
+            used = time.process_time() - self._start
+            self._budget = None
+            self._armed.clear()
+        lift_cpu_budget()
+        return used
+
+    def _watch(self) -> None:
+        while True:
+            self._armed.wait()
+            with self._lock:  # held to the end if it fires: disarm() cannot slip in between
+                if self._budget is not None:
+                    used = time.process_time() - self._start
+                    if used >= self._budget:
+                        try:
+                            self._on_exceeded(used, self._budget)
+                        finally:
+                            os._exit(CPU_LIMIT_EXIT)
+            time.sleep(CPU_POLL_S)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from engine.api.runner import ProgramResult
+from engine.errors import WorkerLost
 from engine.sandbox.worker import SandboxError, SandboxWorker
 from engine.sim.tasks import get_task
 from engine.world import ENV_FACTORY, WorldSpec
@@ -30,7 +31,7 @@ async def run_program_sandboxed(
         result = await worker.run_block(
             source, name="<program>", timeout_s=timeout_s, frames=save_frames is not None
         )
-    except SandboxError as exc:
+    except (SandboxError, WorkerLost) as exc:  # a worker killed from outside, too
         from engine.errors import UserError
 
         raise UserError(f"sandbox: {exc}") from None

@@ -6,6 +6,16 @@ worker (its process group) killed; so does a worker that dies on its own (CPU li
 The block is then reported as killed with the reason, and :meth:`SandboxWorker.restart` gives
 the trial a fresh worker with a freshly built environment (its state is lost, which the caller
 tells the LLM).
+
+A worker killed from outside the trial is another matter: the host's OOM killer or an operator's
+``kill -9`` says nothing about the trial's code, so it must not become the trial's result. The
+parent knows when it ended the worker itself (the wall clock, a bad reply), and the worker's own
+limits end it in ways of their own (CPU: exit status ``CPU_LIMIT_EXIT``, ``SIGPROF`` or
+``SIGXCPU``; memory: a ``MemoryError`` the block gets back; file size: ``SIGXFSZ``), while trial
+code cannot send signals at all (the audit hook refuses ``os.kill``). A worker that died of one
+of :data:`EXTERNAL_SIGNALS` that the parent did not send raises :class:`SandboxWorkerLost`, a
+:class:`~engine.errors.WorkerLost`: the sweep abandons the run and runs the trial again, as it
+does when a Ray node is lost.
 """
 
 from __future__ import annotations
@@ -21,11 +31,15 @@ import sys
 import time
 from collections.abc import Callable
 
+from engine.errors import WorkerLost
+from engine.sandbox.guards import CPU_LIMIT_EXIT
 from engine.sandbox.result import ExecResult
 
 DEFAULT_MEMORY_BYTES = 6 * 2**30
 """Address-space cap per worker. MuJoCo's software GL reserves a lot of virtual memory."""
 START_TIMEOUT_S = 120.0
+EXIT_WAIT_S = 5.0
+"""How long a worker that stopped answering gets to exit before the parent kills it."""
 _LINE_LIMIT = 64 * 2**20
 
 OnEvent = Callable[[dict], None]
@@ -33,6 +47,20 @@ OnEvent = Callable[[dict], None]
 
 class SandboxError(Exception):
     """The worker could not be started or the environment could not be built."""
+
+
+class SandboxWorkerLost(WorkerLost):
+    """The trial's sandbox worker was killed from outside the trial (the OOM killer, an operator,
+    the system): infrastructure, not the trial's doing. Not a :class:`SandboxError`, so the trial
+    loop does not record it as the trial's end: it propagates to the sweep, which runs the trial
+    again. One message argument only (it crosses processes under Ray)."""
+
+
+EXTERNAL_SIGNALS = frozenset(
+    {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT}
+)
+"""Signals a worker dies of only when something outside its trial sends them (the parent's own
+kills are known to it). The worker's limits end it otherwise, and its code sends no signals."""
 
 
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -85,13 +113,25 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _signal_reason(returncode: int | None) -> str:
+def cpu_limit_reason(budget_s: float | None) -> str:
+    """The reason of a block ended at its CPU-time limit."""
+    return (
+        "CPU time limit exceeded"
+        if budget_s is None
+        else f"CPU time limit of {budget_s:g} s exceeded"
+    )
+
+
+def _signal_reason(returncode: int | None, cpu_budget_s: float | None = None) -> str:
     if returncode is None:
         return "the worker stopped answering"
+    if returncode == CPU_LIMIT_EXIT:  # the watchdog ended it but its last message was lost
+        return cpu_limit_reason(cpu_budget_s)
     if returncode < 0:
         sig = -returncode
+        if sig in (signal.SIGPROF, signal.SIGXCPU):  # the kernel's CPU timer, RLIMIT_CPU
+            return cpu_limit_reason(cpu_budget_s)
         names = {
-            signal.SIGXCPU: "CPU time limit exceeded",
             signal.SIGKILL: "killed (out of memory or by the system)",
             signal.SIGSEGV: "the worker crashed (segmentation fault)",
             signal.SIGXFSZ: "file size limit exceeded",
@@ -130,6 +170,12 @@ class SandboxWorker:
         self.extra_env: dict[str, str] = {}
         """Extra environment variables for the worker (it gets no others but an allow-list)."""
         self.proc: asyncio.subprocess.Process | None = None
+        self.ended_by_parent = False
+        """True once this object has killed the current process (wall clock, bad reply, close):
+        its death is then no mystery. A death by an external signal without it is a loss."""
+        self.block_cpu_s: float | None = None
+        """CPU seconds the last block used, as the worker measured it (None: not measured,
+        e.g. the kernel's backstop ended it, or it never ran)."""
         self.startup_s = 0.0
         self.initial: dict = {}
         self._stderr_tail = b""
@@ -142,6 +188,7 @@ class SandboxWorker:
     async def start(self) -> dict:
         """Start the process and build the environment; returns its initial status/summary."""
         t0 = time.perf_counter()
+        self.ended_by_parent = False
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -155,28 +202,29 @@ class SandboxWorker:
             cwd=_PROJECT_ROOT,
         )
         self._stderr_task = asyncio.create_task(self._drain_stderr())
-        await self._send(
-            {
-                "op": "start",
-                "factory": self.factory,
-                "kwargs": self.kwargs,
-                "seed_code": self.seed_code,
-                "seed_parts": self.seed_parts,
-                "static_policy": self.static_policy,
-                "memory_bytes": self.memory_bytes,
-                "recursion_limit": self.recursion_limit,
-                "frames": self.frames,
-            }
-        )
+        request = {
+            "op": "start",
+            "factory": self.factory,
+            "kwargs": self.kwargs,
+            "seed_code": self.seed_code,
+            "seed_parts": self.seed_parts,
+            "static_policy": self.static_policy,
+            "memory_bytes": self.memory_bytes,
+            "recursion_limit": self.recursion_limit,
+            "frames": self.frames,
+        }
         try:
+            await self._send(request)
             reply = await asyncio.wait_for(self._receive_final(None), START_TIMEOUT_S)
         except TimeoutError:
             await self.kill()
             raise SandboxError("the sandbox worker did not start in time") from None
+        except (BrokenPipeError, ConnectionResetError):
+            reply = None
         if reply is None:
+            reason = await self._ended()  # raises SandboxWorkerLost if killed from outside
             tail = self._stderr_tail.decode(errors="replace").strip().splitlines()
-            detail = tail[-1] if tail else _signal_reason(self.proc.returncode)
-            await self.kill()
+            detail = tail[-1] if tail else reason
             raise SandboxError(f"the sandbox worker died while starting: {detail}")
         if reply.get("type") == "error":
             await self.kill()
@@ -186,6 +234,31 @@ class SandboxWorker:
         if reply.get("frame"):
             self.initial_frame = base64.b64decode(reply["frame"])
         return reply
+
+    async def _ended(self, cpu_budget_s: float | None = None) -> str:
+        """The worker stopped answering: wait for it to exit (killing it if it lingers) and say
+        why it ended. Raises :class:`SandboxWorkerLost` if something outside the trial killed it."""
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), EXIT_WAIT_S)
+        await self.kill()  # it has exited by now, unless it lingered
+        self._raise_if_lost()
+        if self.ended_by_parent and self.proc.returncode == -signal.SIGKILL:
+            return "the worker stopped answering and was stopped"
+        return _signal_reason(self.proc.returncode, cpu_budget_s)
+
+    def _raise_if_lost(self) -> None:
+        """The process has exited: if of a signal from outside the trial, the run is lost."""
+        assert self.proc is not None
+        code = self.proc.returncode
+        if self.ended_by_parent or code is None or code >= 0 or -code not in EXTERNAL_SIGNALS:
+            return
+        name = signal.Signals(-code).name
+        raise SandboxWorkerLost(
+            f"the sandbox worker (pid {self.proc.pid}) was killed by {name} from outside the "
+            "trial (the OOM killer, an operator or the system)"
+        )
 
     async def _drain_stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
@@ -232,10 +305,17 @@ class SandboxWorker:
 
         ``timeout_s`` is wall-clock time (overrun: the worker is killed); ``cpu_s`` is CPU time
         (default ``timeout_s + 5``, so it only matters for multi-threaded code unless set lower;
-        overrun: the kernel ends the worker with SIGXCPU). Either way ``killed`` says why and
-        :meth:`restart` gives a fresh worker. Nothing the code does makes this raise."""
+        overrun: the worker's CPU watchdog ends it and says how much CPU the block used, see
+        :class:`~engine.sandbox.guards.CpuWatchdog`). Either way ``killed`` says why and
+        :meth:`restart` gives a fresh worker. Nothing the code does makes this raise; a worker
+        killed from outside the trial raises :class:`SandboxWorkerLost` (before this block, or
+        while it runs)."""
+        self.block_cpu_s = None
         if not self.alive:
+            if self.proc is not None:
+                self._raise_if_lost()  # killed from outside while the LLM was writing
             return ExecResult(ok=False, killed="the worker is not running")
+        budget_s = float(cpu_s) if cpu_s is not None else timeout_s + 5
         t0 = time.perf_counter()
         lines: list[str] = []
 
@@ -247,7 +327,7 @@ class SandboxWorker:
 
         try:
             request = {"op": "run", "code": code, "name": name, "timeout_s": timeout_s}
-            await self._send({**request, "frames": frames, "cpu_s": cpu_s})
+            await self._send({**request, "frames": frames, "cpu_s": budget_s})
             reply = await asyncio.wait_for(self._receive_final(collect), timeout_s)
         except TimeoutError:
             await self.kill()
@@ -261,19 +341,36 @@ class SandboxWorker:
         except (BrokenPipeError, ConnectionResetError):
             reply = None
         if reply is None or reply.get("type") != "result":
-            if reply is None:
+            if reply is not None and reply.get("type") == "limit":  # its CPU watchdog ended it
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.proc.wait(), EXIT_WAIT_S)
                 await self.kill()
-                reason = _signal_reason(self.proc.returncode if self.proc else None)
+                self.block_cpu_s = float(reply["used_s"])
+                reason = cpu_limit_reason(budget_s)
+                stderr = (
+                    f"CPUTimeLimitExceeded: the block used {self.block_cpu_s:.2f} s of CPU time "
+                    f"(its limit: {budget_s:g} s) and was stopped\n"
+                )
+            elif reply is None:
+                reason = await self._ended(budget_s)  # raises if killed from outside the trial
+                stderr = f"WorkerDied: {reason}\n"
+                if reason == cpu_limit_reason(budget_s):  # the kernel's backstop ended it
+                    stderr = (
+                        "CPUTimeLimitExceeded: the block used more than its CPU time limit "
+                        f"({budget_s:g} s) and was stopped\n"
+                    )
             else:  # the worker itself failed: its state is suspect, so it goes like a crash
                 reason = reply.get("message", "the worker answered nonsense")
                 await self.kill()
+                stderr = f"WorkerDied: {reason}\n"
             return ExecResult(
                 ok=False,
                 stdout="\n".join(lines),
-                stderr=f"WorkerDied: {reason}\n",
+                stderr=stderr,
                 killed=reason,
                 wall_time_s=time.perf_counter() - t0,
             )
+        self.block_cpu_s = float(reply.get("cpu_s", 0.0))
         return ExecResult(
             ok=bool(reply["ok"]),
             stdout=reply["stdout"],
@@ -298,6 +395,7 @@ class SandboxWorker:
         if self.proc is None:
             return
         if self.proc.returncode is None:
+            self.ended_by_parent = True
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):

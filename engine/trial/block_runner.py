@@ -57,7 +57,12 @@ class BlockRunner:
         return on_event
 
     async def run(self, code: str, block: int, *, want_frames: bool = False) -> ExecResult:
-        """Run one block; after a kill the worker is restarted and the result says so."""
+        """Run one block; after a kill the worker is restarted and the result says so.
+
+        Kills are the block's own doing (its wall-clock or CPU limit, a crash). A worker
+        killed from outside the trial (the OOM killer, an operator) is not: that raises
+        :class:`~engine.sandbox.worker.SandboxWorkerLost`, a ``WorkerLost``, with no result and
+        no reset, and the sweep runs the trial again from its start."""
         result = await self.worker.run_block(
             code,
             name=f"<block {block}>",

@@ -51,6 +51,10 @@ class StoreQueries:
         """Trial runs lost to infrastructure, per arm (condition, backbone, round)."""
         return self.reader.arm_status_counts("error")
 
+    def runner_waiting_s(self) -> float | None:
+        """How long the runner has waited for another process's database lock (None: not)."""
+        return self.reader.runner_waiting_s()
+
     def recent_finishes(self, n: int = 10) -> list[float]:
         """When the last ``n`` trials finished (oldest first): the pace behind the ETA."""
         return self.reader.recent_finish_times(n)

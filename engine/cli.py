@@ -10,6 +10,8 @@ Heavy imports (mujoco, openai, textual) happen inside the command handlers so th
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import sys
 from collections.abc import Callable, Sequence
 
@@ -75,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # writing our output failed (a full disk, /dev/full)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            with contextlib.suppress(OSError):
+                print(f"autocapx: error: cannot write the output: {exc.strerror}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -232,6 +232,25 @@ class SweepEnded(Event):
     wall_s: float = 0.0
 
 
+@_kind("store_waited")
+@dataclass(frozen=True)
+class StoreWaited(Event):
+    """The runner waited this long for another process's lock on the database, then wrote."""
+
+    seconds: float = 0.0
+
+
+@_kind("history_lost")
+@dataclass(frozen=True)
+class HistoryLost(Event):
+    """A resume accepted a database that had lost commits (its lost trials run again)."""
+
+    had_seq: int = 0
+    had_done: int = 0
+    seq: int = 0
+    done: int = 0
+
+
 # --------------------------------------------------------------------------- the skill library
 @_kind("skill_candidate")
 @dataclass(frozen=True)

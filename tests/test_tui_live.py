@@ -138,3 +138,19 @@ async def test_a_file_that_is_not_a_session_is_refused_before_the_console_starts
     bogus.write_bytes(b"not a database at all, just some bytes" * 100)
     with pytest.raises(UserError):
         ConsoleApp(bogus)
+
+
+async def test_the_overview_says_when_the_runner_waits_for_the_database(db: Path) -> None:
+    from engine.store import waiting
+
+    app = ConsoleApp(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "4/6 trials done" in text_of(app, "#overview-header"), "data")
+        waiting.note(db, time.time() - 7)  # what the writer leaves while another process locks
+        await until(
+            pilot, lambda: "WAITING FOR THE DATABASE" in text_of(app, "#overview-header"), "wait"
+        )
+        waiting.clear(db)
+        await until(
+            pilot, lambda: "WAITING" not in text_of(app, "#overview-header"), "the wait to end"
+        )

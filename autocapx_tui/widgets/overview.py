@@ -55,6 +55,7 @@ class OverviewPane(Vertical):
             "running": feed.running_counts(),
             "errors": feed.error_counts(),
             "summary": feed.summary(),
+            "waiting": feed.runner_waiting_s(),
         }
 
     def refresh_from(
@@ -76,6 +77,11 @@ class OverviewPane(Vertical):
             f"[b]{session['id']}[/b]  ·  {session['task']}  ·  {kind}  ·  status: {session['status'].upper()}\n"
             f"{done}/{total} trials done · {progress['successes']} succeeded · ETA {eta}"
         )
+        if data.get("waiting") is not None:  # the runner cannot write: another process's lock
+            text += (
+                f"\n[reverse]WAITING FOR THE DATABASE[/reverse] for {data['waiting']:.0f} s: "
+                "another process holds its lock; nothing is lost, the sweep goes on after"
+            )
         if text != getattr(self, "_header", None):  # an unchanged update still costs a layout
             self._header = text
             self.query_one("#overview-header", Static).update(text)

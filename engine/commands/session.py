@@ -76,6 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     resume.add_argument("session", help="session id (a unique prefix is enough)")
     resume.add_argument("--force", action="store_true", help="accept a changed config")
     resume.add_argument(
+        "--accept-loss",
+        action="store_true",
+        help="resume a session whose database lost commits (its -wal file); lost trials run again",
+    )
+    resume.add_argument(
         "--config", type=Path, default=None, help="compare against this config file"
     )
     resume.add_argument("--detach", action="store_true", help="resume in the background")
@@ -173,6 +178,12 @@ def _resume(args: argparse.Namespace) -> int:
 
     root = sessions_root(args.sessions_dir)
     directory = find_session(root, args.session).parent
+    if args.accept_loss:
+        from engine.sweep.session import accept_history_loss
+
+        lost = accept_history_loss(directory)
+        if lost is not None and not args.quiet:
+            print(f"accepted the loss of {lost[0]} done trials ({lost[1]} events): they run again")
     config = config_for_resume(directory, args.force, args.config)
     from engine.sweep.session import remember_executor, stored_config
 
@@ -210,17 +221,25 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _sessions(args: argparse.Namespace) -> int:
+    """List every session; one that cannot be read gets a row saying why (and is never
+    written to). Exit status 0, or 1 when some session could not be read: the list is
+    complete either way, and a script sees that something needs looking at."""
     from engine.errors import UserError
     from engine.store.reader import SessionReader
-    from engine.store.sessions import list_session_dbs, sessions_root
+    from engine.store.sessions import list_session_dbs, not_a_session, sessions_root
     from engine.sweep.session import lock_is_free
 
     rows = []
     for path in list_session_dbs(sessions_root(args.sessions_dir)):
         try:
+            problem = not_a_session(path)
+            if problem:
+                raise UserError(problem)
             reader = SessionReader(path)
-            info, progress = reader.session(), reader.progress()
-            reader.close()
+            try:
+                info, progress = reader.session(), reader.progress()
+            finally:
+                reader.close()
         except UserError as exc:
             rows.append({"id": path.parent.name, "status": "unreadable", "error": str(exc)})
             continue
@@ -241,27 +260,36 @@ def _sessions(args: argparse.Namespace) -> int:
                 "privileged": info["privileged"],
             }
         )
+    bad = [r["id"] for r in rows if r["status"] == "unreadable"]
     if args.json:
         for row in rows:
             print(json.dumps(row))
-        return 0
-    if not rows:
+    elif not rows:
         print("no sessions")
-        return 0
-    print(f"{'SESSION':40} {'STATUS':12} {'TASK':11} {'DONE':>9} {'OK':>5}  BACKEND")
-    for r in rows:
-        if r["status"] == "unreadable":
-            print(f"{r['id']:40} unreadable   {r['error']}")
-            continue
-        kind = ("synthetic" if r["synthetic"] else "llm") + (
-            f" on {r['executor']}" if r["executor"] != "local" else ""
-        )
-        if r["privileged"]:
-            kind += " PRIVILEGED"
+    else:
+        print(f"{'SESSION':40} {'STATUS':12} {'TASK':11} {'DONE':>9} {'OK':>5}  BACKEND")
+        for r in rows:
+            if r["status"] == "unreadable":
+                print(f"{r['id']:40} unreadable   {r['error']}")
+                continue
+            kind = ("synthetic" if r["synthetic"] else "llm") + (
+                f" on {r['executor']}" if r["executor"] != "local" else ""
+            )
+            if r["privileged"]:
+                kind += " PRIVILEGED"
+            print(
+                f"{r['id']:40} {r['status']:12} {r['task']:11} {r['done']:>4}/{r['total']:<4} "
+                f"{r['successes']:>5}  {kind}"
+            )
+    if bad:
+        sys.stdout.flush()
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         print(
-            f"{r['id']:40} {r['status']:12} {r['task']:11} {r['done']:>4}/{r['total']:<4} "
-            f"{r['successes']:>5}  {kind}"
+            f"autocapx: error: {len(bad)} of {len(rows)} sessions cannot be read ({shown}): "
+            "see their rows",
+            file=sys.stderr,
         )
+        return 1
     return 0
 
 

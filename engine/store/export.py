@@ -46,8 +46,17 @@ def export(reader: SessionReader, what: str, fmt: str, out: TextIO) -> int:
 
 
 def export_to(reader: SessionReader, what: str, fmt: str, path: Path | None, stdout: TextIO) -> int:
+    """Export to the file at ``path`` (None: ``stdout``); a write that fails (no space, a
+    read-only place) is one line. The session database is only read."""
     if path is None:
-        return export(reader, what, fmt, stdout)
+        try:
+            rows = export(reader, what, fmt, stdout)
+            stdout.flush()
+        except BrokenPipeError:
+            raise  # the reader went away (| head): not an error
+        except OSError as exc:
+            raise UserError(f"cannot write the export to stdout: {exc.strerror or exc}") from None
+        return rows
     try:
         with path.open("w", newline="") as handle:
             return export(reader, what, fmt, handle)

@@ -232,6 +232,25 @@ class SessionReader:
         with sqlite_errors(self.path):
             yield from self.conn.execute(sql + " ORDER BY b.run_id, b.idx", params)
 
+    def runner_waiting_s(self) -> float | None:
+        """How long the runner has been waiting for another process's lock (None: it is not)."""
+        from engine.store import waiting
+
+        return waiting.waited_s(self.path)
+
+    def llm_calls(self, run_id: int | None = None) -> list[dict]:
+        """Every LLM call of the session (or of one run): tokens, latency, retries, and for a
+        call that failed for good its error."""
+        sql = "SELECT * FROM llm_calls"
+        params: tuple = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params = (run_id,)
+        rows = self._rows(sql + " ORDER BY id", params)
+        for r in rows:
+            r["retries"] = json.loads(r.pop("retries_json") or "[]")
+        return rows
+
     def calls(self) -> Iterator[tuple]:
         """(run id, block, kind, name, calls, raised) counted at run time, completed trials."""
         with sqlite_errors(self.path):
@@ -333,7 +352,8 @@ class SessionReader:
     # ------------------------------------------------------------------ commands
     def send_command(self, action: str, args: dict | None = None, who: str | None = None) -> int:
         """Queue a command for the runner; returns its id. Written on a connection of its own:
-        the reader itself stays read-only."""
+        the reader itself stays read-only. The command names the runner generation it was
+        sent to: if that runner is gone, the next one expires it instead of acting on it."""
         if action not in COMMAND_ACTIONS:
             raise UserError(f"unknown command {action!r} (known: {', '.join(COMMAND_ACTIONS)})")
         who = who or os.environ.get("USER") or "viewer"
@@ -341,7 +361,8 @@ class SessionReader:
         try:
             with sqlite_errors(self.path), db.conn:
                 cur = db.conn.execute(
-                    "INSERT INTO commands (at, who, action, args_json) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO commands (at, who, action, args_json, generation) "
+                    "VALUES (?, ?, ?, ?, (SELECT runner_generation FROM session))",
                     (time.time(), who, action, json.dumps(args or {})),
                 )
             return int(cur.lastrowid or 0)

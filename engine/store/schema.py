@@ -189,6 +189,15 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE llm_calls ADD COLUMN extra_json TEXT",
         "ALTER TABLE trials ADD COLUMN served_model TEXT",
     ],
+    # 5: a call that failed for good is recorded too (its retries, why it failed); commands
+    # carry the runner generation they were sent to
+    [
+        "ALTER TABLE llm_calls ADD COLUMN error TEXT",
+        "ALTER TABLE llm_calls ADD COLUMN error_kind TEXT",
+        # commands name the runner they were sent to; one sent to a dead runner expires
+        "ALTER TABLE session ADD COLUMN runner_generation INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE commands ADD COLUMN generation INTEGER",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

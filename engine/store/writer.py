@@ -10,18 +10,34 @@ because one commit per streamed token would dominate the runner's time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import sqlite_utils
 
-from engine.events import Event, SessionState, encode
-from engine.store.db import open_db, sqlite_errors
+from engine.errors import UserError
+from engine.events import CommandHandled, Event, SessionState, StoreWaited, encode
+from engine.store import history, waiting
+from engine.store.db import is_busy, open_db, sqlite_errors
 from engine.store.reader import SessionReader
-from engine.trial.records import BlockRecord, TrialRecord
+from engine.trial.records import BlockRecord, FailedCall, TrialRecord
+
+T = TypeVar("T")
+LOCK_RETRY_S = 0.5
+"""Pause between tries of a transaction another process holds the lock for."""
+WRITER_BUSY_MS = 2000
+"""How long SQLite itself waits for a lock on each try (then ``on_wait`` hears of it)."""
+LOCK_WAIT_LIMIT_S = 900.0
+CHECKPOINT_EVERY_S = 5.0
+"""Copy the write-ahead log into the database file this often: a lost ``-wal`` file then
+costs seconds of a sweep, never the session."""
 
 
 def _json(value: object) -> str:
@@ -38,9 +54,12 @@ class SessionWriter:
         create: bool = True,
         flush_interval_s: float = 0.1,
         max_buffer: int = 500,
+        accept_lost_history: bool = False,
     ) -> None:
         self.path = Path(path)
-        self.db: sqlite_utils.Database = open_db(self.path, create=create)
+        self.db: sqlite_utils.Database = open_db(
+            self.path, create=create, accept_lost_history=accept_lost_history
+        )
         self.conn = self.db.conn
         self.reader = SessionReader(self.path, db=self.db)
         """Reads of this session on the writer's own connection (sees its own writes)."""
@@ -49,6 +68,67 @@ class SessionWriter:
         self._events: list[tuple] = []
         self._last_flush = time.monotonic()
         self.session_id: str | None = None
+        self.generation = 0
+        """Which runner of the session this is (counted up by :meth:`attach`)."""
+        self.lock_wait_limit_s = LOCK_WAIT_LIMIT_S
+        self.on_wait: Callable[[float | None], None] = lambda waited: None
+        """Told how long a write has waited for another process's lock (None: it got it)."""
+        self.conn.execute(f"PRAGMA busy_timeout = {WRITER_BUSY_MS}")
+        self._extent = history.measure(self.conn)
+        if accept_lost_history or history.recorded(self.path) is None:
+            history.record(self.path, self._extent)  # what is here now is the history
+        self._last_checkpoint = time.monotonic()
+        self.checkpoint_every_s = CHECKPOINT_EVERY_S
+
+    @property
+    def extent(self) -> history.Extent:
+        """What this session's database holds as of the last commit (events, done trials)."""
+        return self._extent
+
+    # ------------------------------------------------------------------ writing
+    def _write(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in one transaction, riding out another process's lock.
+
+        SQLite gives up on a lock after the busy timeout; a sweep should not end because
+        someone ran a long query or a backup. The transaction is tried again until the lock
+        goes (each wait reported to ``on_wait``, the whole wait then recorded as a
+        ``store_waited`` event), and only after ``lock_wait_limit_s`` does it fail, in one
+        line, with everything committed before kept."""
+        waited_since: float | None = None
+        while True:
+            try:
+                with self.conn:
+                    result = work()
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    with sqlite_errors(self.path):
+                        raise
+                now = time.monotonic()
+                waited_since = waited_since or now
+                waited = now - waited_since
+                if waited >= self.lock_wait_limit_s:
+                    waiting.clear(self.path)
+                    raise UserError(
+                        f"session database {self.path} stayed locked by another process for "
+                        f"{waited:.0f} s; everything before is kept: resume once it is free"
+                    ) from None
+                if waited == 0:
+                    waiting.note(self.path, time.time() - WRITER_BUSY_MS / 1000)
+                self.on_wait(waited)
+                time.sleep(LOCK_RETRY_S)
+                continue
+            except sqlite3.Error:
+                if waited_since is not None:
+                    waiting.clear(self.path)
+                with sqlite_errors(self.path):
+                    raise
+            if waited_since is not None:
+                waited = time.monotonic() - waited_since
+                waiting.clear(self.path)
+                self.on_wait(None)
+                kind, data = encode(StoreWaited(seconds=round(waited, 3)))
+                self._events.append((time.time(), kind, None, None, _json(data)))
+            return result
 
     # ------------------------------------------------------------------ session
     def create_session(
@@ -63,7 +143,8 @@ class SessionWriter:
         total_trials: int,
     ) -> None:
         now = time.time()
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             self.conn.execute(
                 "INSERT INTO session (id, created_at, updated_at, status, task, config_json, "
                 "config_hash, code_version, synthetic, total_trials, pid, host) "
@@ -82,46 +163,63 @@ class SessionWriter:
                     socket.gethostname(),
                 ),
             )
+
+        self._write(write)
         self.session_id = session_id
 
     def attach(self) -> dict:
         """Take over an existing session as its writer (resume); returns the session row."""
         info = self.reader.session()
         self.session_id = info["id"]
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             self.conn.execute(
-                "UPDATE session SET pid = ?, host = ?, updated_at = ?",
+                "UPDATE session SET pid = ?, host = ?, updated_at = ?, "
+                "runner_generation = runner_generation + 1",
                 (os.getpid(), socket.gethostname(), time.time()),
             )
+            return self.conn.execute("SELECT runner_generation FROM session").fetchone()[0]
+
+        self.generation = int(self._write(write))
         return info
 
     def set_status(self, status: str, **fields: object) -> None:
         sets = ", ".join(f"{k} = ?" for k in ("status", "updated_at", *fields))
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             self.conn.execute(f"UPDATE session SET {sets}", (status, time.time(), *fields.values()))
+
+        self._write(write)
         self.event(SessionState(status=status, fields=dict(fields)))
         self.flush()
 
     def replace_config(self, snapshot: dict, config_hash: str, total_trials: int) -> None:
         """Store a changed config (resume --force), under the runner lock."""
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             self.conn.execute(
                 "UPDATE session SET config_json = ?, config_hash = ?, total_trials = ?",
                 (_json(snapshot), config_hash, total_trials),
             )
 
+        self._write(write)
+
     def update_config_snapshot(self, **entries: object) -> None:
         """Set entries of the stored config snapshot (the executor a resume chose, say)."""
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             row = self.conn.execute("SELECT config_json FROM session").fetchone()
             snapshot = json.loads(row[0])
             snapshot.update(entries)
             self.conn.execute("UPDATE session SET config_json = ?", (_json(snapshot),))
 
+        self._write(write)
+
     # -------------------------------------------------------------------- runs
     def abandon_running(self) -> list[str]:
         """Mark runs left 'running' by a dead runner as abandoned; returns their trial keys."""
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             keys = [
                 r[0]
                 for r in self.conn.execute("SELECT trial_key FROM trials WHERE status = 'running'")
@@ -130,7 +228,9 @@ class SessionWriter:
                 "UPDATE trials SET status = 'abandoned', finished_at = ? WHERE status = 'running'",
                 (time.time(),),
             )
-        return keys
+            return keys
+
+        return self._write(write)
 
     def done_keys(self) -> set[str]:
         return self.reader.done_keys()
@@ -150,7 +250,8 @@ class SessionWriter:
         round: int = 0,
     ) -> int:
         self.flush()
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             attempt = (
                 1
                 + self.conn.execute(
@@ -176,6 +277,9 @@ class SessionWriter:
                     time.time(),
                 ),
             )
+            return cur
+
+        cur = self._write(write)
         return int(cur.lastrowid)
 
     def add_block(self, run_id: int, trial_key: str, block: BlockRecord) -> None:
@@ -218,7 +322,8 @@ class SessionWriter:
         ]
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             self.conn.execute(
                 f"INSERT OR REPLACE INTO blocks ({cols}) VALUES ({marks})", tuple(row.values())
             )
@@ -249,11 +354,14 @@ class SessionWriter:
                 calls,
             )
 
+        self._write(write)
+
     def finish_run(self, run_id: int, record: TrialRecord) -> None:
         """Commit a finished trial atomically: its summary and status flip to 'done' together."""
         s = record.summary()
         self.flush()
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             self.conn.execute(
                 "UPDATE trials SET status = 'done', final_success = ?, any_success = ?, "
                 "code_ran_clean = ?, reward = ?, n_blocks = ?, regenerations = ?, finishes = ?, "
@@ -281,24 +389,53 @@ class SessionWriter:
                     run_id,
                 ),
             )
+            if record.failed_call is not None:
+                self._add_failed_call(run_id, record.failed_call)
+
+        self._write(write)
+        self._committed(done=1)
 
     def fail_run(self, run_id: int, record: TrialRecord) -> None:
         """A trial cut short by infrastructure (dead API, sandbox failure): kept, never counted,
-        run again on resume."""
+        run again on resume. The call that failed is kept too, with its retries."""
         self.flush()
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             self.conn.execute(
                 "UPDATE trials SET status = 'error', end_reason = ?, error = ?, n_blocks = ?, "
                 "finished_at = ? WHERE run_id = ?",
                 (record.end_reason, record.error, record.n_blocks, time.time(), run_id),
             )
+            if record.failed_call is not None:
+                self._add_failed_call(run_id, record.failed_call)
+
+        self._write(write)
+
+    def _add_failed_call(self, run_id: int, call: FailedCall) -> None:
+        self.conn.execute(
+            "INSERT INTO llm_calls (run_id, block_idx, backend, model, prompt_tokens, "
+            "completion_tokens, latency_s, retries_json, at, error, error_kind) "
+            "VALUES (?, ?, (SELECT backend FROM trials WHERE run_id = ?), ?, 0, 0, NULL, ?, ?, ?, ?)",
+            (
+                run_id,
+                call.block,
+                run_id,
+                call.model or None,
+                _json(list(call.retries)),
+                time.time(),
+                call.error,
+                call.kind,
+            ),
+        )
 
     def abandon_run(self, run_id: int, reason: str) -> None:
-        with sqlite_errors(self.path), self.conn:
+        def write() -> object:
             self.conn.execute(
                 "UPDATE trials SET status = 'abandoned', error = ?, finished_at = ? WHERE run_id = ?",
                 (reason, time.time(), run_id),
             )
+
+        self._write(write)
 
     # ------------------------------------------------------------------ events
     def event(self, event: Event, trial_key: str | None = None, run_id: int | None = None) -> None:
@@ -313,30 +450,68 @@ class SessionWriter:
 
     def flush(self) -> None:
         if self._events:
-            with sqlite_errors(self.path), self.conn:
+            batch, self._events = self._events, []
+
+            def write() -> object:
                 self.conn.executemany(
                     "INSERT INTO events (at, kind, trial_key, run_id, data_json) VALUES (?, ?, ?, ?, ?)",
-                    self._events,
+                    batch,
                 )
-            self._events.clear()
+                return self.conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+
+            try:
+                seq = self._write(write)
+            except BaseException:
+                self._events = batch + self._events
+                raise
+            self._committed(seq=int(seq or 0))
         self._last_flush = time.monotonic()
+
+    def _committed(self, seq: int | None = None, done: int = 0) -> None:
+        """Note what is now committed (beside the database), and checkpoint now and then."""
+        extent = history.Extent(max(self._extent.seq, seq or 0), self._extent.done + done)
+        if extent != self._extent:
+            self._extent = extent
+            history.record(self.path, extent)
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
+            self.checkpoint()
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy committed pages from the WAL into the database file (readers are not blocked)."""
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute(f"PRAGMA wal_checkpoint({mode})")
+        self._last_checkpoint = time.monotonic()
 
     # ---------------------------------------------------------------- commands
     def pending_commands(self) -> list[dict]:
+        """Commands for this runner, oldest first. One sent to an earlier runner (which died
+        before it could act on it) is expired here, with the reason, never acted on: a stop
+        sent to a crashed sweep must not stop the next resume."""
         rows = self.conn.execute(
-            "SELECT id, at, who, action, args_json FROM commands WHERE consumed_at IS NULL ORDER BY id"
+            "SELECT id, at, who, action, args_json, generation FROM commands "
+            "WHERE consumed_at IS NULL ORDER BY id"
         ).fetchall()
-        return [
-            {"id": r[0], "at": r[1], "who": r[2], "action": r[3], "args": json.loads(r[4])}
-            for r in rows
-        ]
+        pending = []
+        for r in rows:
+            if self.generation and (r[5] or 0) < self.generation:
+                sent_to = f"runner {r[5]}" if r[5] else "an earlier runner"
+                result = f"expired: sent to {sent_to}, which ended before it was applied"
+                self.consume_command(r[0], result)
+                self.event(CommandHandled(id=r[0], action=r[3], result=result))
+                continue
+            pending.append(
+                {"id": r[0], "at": r[1], "who": r[2], "action": r[3], "args": json.loads(r[4])}
+            )
+        return pending
 
     def consume_command(self, command_id: int, result: str) -> None:
-        with sqlite_errors(self.path), self.conn:
+        def write() -> object:
             self.conn.execute(
                 "UPDATE commands SET consumed_at = ?, result = ? WHERE id = ?",
                 (time.time(), result, command_id),
             )
+
+        self._write(write)
 
     # ------------------------------------------------------------ skill library
     def store_candidate(self, row: dict, gates: list[tuple[str, bool, str]], round_: int) -> None:
@@ -359,9 +534,12 @@ class SessionWriter:
         self, rows: list[tuple[dict, list[tuple[str, bool, str]]]], round_: int
     ) -> None:
         """Many candidates in one transaction (a re-mine stores the whole pool)."""
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             for row, gates in rows:
                 self.store_candidate(row, gates, round_)
+
+        self._write(write)
 
     def add_library_version(
         self,
@@ -374,12 +552,14 @@ class SessionWriter:
         docs: str,
         note: str,
     ) -> None:
-        with sqlite_errors(self.path), self.conn:
+        def write() -> object:
             self.conn.execute(
                 "INSERT OR IGNORE INTO library_versions (version, created_at, condition, round, "
                 "skill_ids_json, source, docs, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (version, time.time(), condition, round_, _json(skills), source, docs, note),
             )
+
+        self._write(write)
 
     def record_decision(
         self,
@@ -392,7 +572,8 @@ class SessionWriter:
         command_id: int | None,
     ) -> None:
         """A person's approve/veto: the override in force and its audit row, together."""
-        with sqlite_errors(self.path), self.conn:
+
+        def write() -> object:
             self.conn.execute("UPDATE skills SET override = ? WHERE id = ?", (override, skill_id))
             self.conn.execute(
                 "INSERT INTO decisions (at, who, action, skill_id, reason, command_id) "
@@ -400,8 +581,11 @@ class SessionWriter:
                 (time.time(), who, action, skill_id, reason, command_id),
             )
 
+        self._write(write)
+
     def close(self) -> None:
         try:
             self.flush()
+            self.checkpoint("TRUNCATE")
         finally:
             self.conn.close()

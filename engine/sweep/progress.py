@@ -23,6 +23,8 @@ class HeadlessProgress:
         self.running = 0
         self.t0 = time.monotonic()
         self.started_done = done
+        self._waiting = False
+        self._said_wait = 0.0
 
     def __call__(self, plan: TrialPlan, record: TrialRecord | None, what: str) -> None:
         if what == "started":
@@ -49,6 +51,28 @@ class HeadlessProgress:
                 )
         if self.tty and not self.quiet:
             self._bar()
+
+    def store_wait(self, waited: float | None) -> None:
+        """The writer is waiting for another process's lock (``None``: it has it again).
+
+        Said even when quiet (on stderr then): a sweep that seems to hang should say why."""
+        if waited is None:
+            if self._waiting:
+                self._waiting = False
+                self._say_always("the database is free again; the sweep goes on")
+            return
+        if not self._waiting or waited - self._said_wait >= 10:
+            self._waiting, self._said_wait = True, waited
+            self._say_always(
+                f"waiting for the database: another process holds its lock ({waited:.0f} s so "
+                "far; nothing is lost, the sweep goes on when it is free)"
+            )
+
+    def _say_always(self, line: str) -> None:
+        stream = sys.stderr if self.quiet else self.stream
+        if self.tty and not self.quiet:
+            stream.write("\n")
+        print(line, file=stream, flush=True)
 
     def _say(self, line: str) -> None:
         """A line of its own, below the bar on a terminal."""

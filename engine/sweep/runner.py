@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.config import BackboneConfig, SweepConfig
+from engine.errors import UserError
 from engine.events import (
     CommandHandled,
     Event,
@@ -55,6 +56,8 @@ class RunnerState:
     errors: int = 0
     consecutive_errors: int = 0
     stop_reason: str = ""
+    fatal: Exception | None = None
+    """What made the store unusable (locked too long, disk full): the sweep stops and says so."""
 
 
 class SweepRunner:
@@ -166,6 +169,17 @@ class SweepRunner:
                 if self.state.stopping:
                     return
                 continue
+            except UserError:
+                raise
+            except Exception as exc:  # a bug, not the trial's doing: never silent, never counted
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                self.writer.abandon_run(run_id, reason)
+                if self.on_progress:
+                    lost = TrialRecord(plan.key, spec.world.task, plan.seed, "", "", False)
+                    lost.error = reason
+                    self.on_progress(plan, lost, "error")
+                self._infra_failure(reason)
+                return
             self._record(plan, run_id, record)
             return
         self._infra_failure(f"the worker running {plan.key} died {MAX_WORKER_LOSSES + 1} times")
@@ -178,10 +192,13 @@ class SweepRunner:
         backbone: BackboneConfig,
     ) -> TrialRecord:
         def sink(event: Event) -> None:
-            self.writer.event(event, plan.key, run_id)
+            try:
+                self.writer.event(event, plan.key, run_id)
+            except UserError as exc:  # the store refuses writes (disk full): stop, say why once
+                self._store_failed(exc)
 
         def placed(where: dict) -> None:
-            self.writer.event(TrialPlaced.from_data(where), plan.key, run_id)
+            sink(TrialPlaced.from_data(where))
 
         if self.on_progress:
             self.on_progress(plan, None, "started")
@@ -212,6 +229,12 @@ class SweepRunner:
         if self.on_progress:
             self.on_progress(plan, record, "done")
 
+    def _store_failed(self, exc: UserError) -> None:
+        """Nothing more can be recorded: stop the sweep; :meth:`run` raises the first error."""
+        if self.state.fatal is None:
+            self.state.fatal = exc
+        self.stop()
+
     def _infra_failure(self, error: str) -> None:
         """Count a trial lost to infrastructure; halt the sweep after several in a row."""
         self.state.errors += 1
@@ -228,6 +251,8 @@ class SweepRunner:
         try:
             async with self._per_backbone[plan.backbone]:
                 await self._run_one(plan)
+        except UserError as exc:  # the store could not be written: nothing more can be kept
+            self._store_failed(exc)
         finally:
             self.state.running -= 1
             self._global.release()
@@ -275,6 +300,10 @@ class SweepRunner:
                 await poller
             for command in self.writer.pending_commands():  # answer what came in at the end
                 self.writer.consume_command(command["id"], self.handle_command(command))
+        if self.state.fatal is not None:
+            with contextlib.suppress(Exception):  # the store may refuse this too
+                self.writer.set_status("stopped")
+            raise self.state.fatal
         if self.state.stopping:
             status = "stopped"
         elif self.state.errors:

@@ -46,7 +46,13 @@ def code_version() -> str:
 def runner_lock(directory: Path) -> Iterator[None]:
     """Hold the session's runner lock, or fail with who holds it."""
     path = directory / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UserError(
+            f"cannot take the runner lock of session {directory.name} ({path}): "
+            f"{exc.strerror or exc}"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -71,17 +77,20 @@ def create_session(
     executor: ExecutorChoice | None = None,
 ) -> Path:
     """A new session directory and database for ``config``; returns the directory."""
-    root.mkdir(parents=True, exist_ok=True)
-    for _ in range(20):
-        directory = session_dir(root, new_session_id(config.session.name))
-        try:
-            directory.mkdir()
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise UserError(f"could not create a new session directory under {root}")
-    (directory / "config.toml").write_text(config.source)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):
+            directory = session_dir(root, new_session_id(config.session.name))
+            try:
+                directory.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise UserError(f"could not create a new session directory under {root}")
+        (directory / "config.toml").write_text(config.source)
+    except OSError as exc:
+        raise UserError(f"cannot create a session under {root}: {exc.strerror or exc}") from None
     writer = SessionWriter(directory / DB_NAME)
     try:
         snapshot = config.to_dict()
@@ -182,6 +191,28 @@ def migrate_session(directory: Path) -> tuple[int, int]:
         return upgrade(directory / DB_NAME)
 
 
+def accept_history_loss(directory: Path) -> tuple[int, int] | None:
+    """Take a database that lost commits as the session's history from now on (resume
+    --accept-loss): the loss is recorded as an event, the lost trials run again.
+    Returns (done trials lost, events lost), or None if nothing was lost."""
+    from engine.events import HistoryLost
+    from engine.store import history
+
+    db = directory / DB_NAME
+    then = history.recorded(db)
+    with runner_lock(directory):
+        writer = SessionWriter(db, create=False, accept_lost_history=True)
+        try:
+            now = writer.extent
+            if then is None or now.covers(then):
+                return None
+            writer.event(HistoryLost(then.seq, then.done, now.seq, now.done))
+            writer.flush()
+        finally:
+            writer.close()
+    return then.done - now.done, then.seq - now.seq
+
+
 def lock_is_free(directory: Path) -> bool:
     """True if no runner holds the session (so a 'running' status means it was interrupted)."""
     path = directory / LOCK_NAME
@@ -245,6 +276,7 @@ async def execute_session(
             manager.refresh(manager.bound_for(first.index if first else 0) if own_pool else None)
             done = len(done_keys & {p.key for p in plans})
             progress = HeadlessProgress(len(plans), done, quiet=quiet)
+            writer.on_wait = progress.store_wait
             trials_on = executor.build(config.backbones, config.vdm)
             try:
                 # Started before our signal handlers go in: Ray installs its own on init.

@@ -40,7 +40,7 @@ from engine.trial import events as ev
 from engine.trial import prompts as p
 from engine.trial.block_runner import BlockRunner
 from engine.trial.feedback import scene_diff
-from engine.trial.records import BlockRecord, TrialRecord
+from engine.trial.records import BlockRecord, FailedCall, TrialRecord
 from engine.trial.spec import LibrarySnapshot, TrialSpec
 
 __all__ = ["LibrarySnapshot", "TrialSpec", "run_trial"]
@@ -56,21 +56,32 @@ async def _ask(
 ) -> LLMReply:
     coalescer = ev.DeltaCoalescer(sink, block)
     reply: LLMReply | None = None
-    async for item in backend.stream(msgs, images=images):
-        if isinstance(item, TextDelta):
-            if getattr(item, "restart", False):  # the stream broke and is being re-asked
-                coalescer.flush()
-                sink(LlmDelta(block=block, restart=True))
-                continue
-            coalescer.add(item.text)
-        else:
-            reply = item
+    try:
+        async for item in backend.stream(msgs, images=images):
+            if isinstance(item, TextDelta):
+                if getattr(item, "restart", False):  # the stream broke and is being re-asked
+                    coalescer.flush()
+                    sink(LlmDelta(block=block, restart=True))
+                    continue
+                coalescer.add(item.text)
+            else:
+                reply = item
+    except LLMError as exc:  # failed for good: what was retried first is still recorded
+        coalescer.flush()
+        for retry in exc.retries:
+            sink(LlmRetry.from_data({"block": block, **_retry_dict(retry)}))
+        raise
     coalescer.flush()
     if reply is None:
         raise LLMError(f"{backend.name} ended its stream without a final reply")
     for retry in reply.retries:
         sink(LlmRetry.from_data({"block": block, **_retry_dict(retry)}))
     return reply
+
+
+def _failed_call(block: int, exc: LLMError, model: str) -> FailedCall:
+    retries = tuple(_retry_dict(r) for r in exc.retries)
+    return FailedCall(block, str(exc), exc.kind, exc.status, retries, model)
 
 
 def _retry_dict(retry: object) -> dict:
@@ -125,7 +136,7 @@ async def run_trial(
     on_block: Callable[[BlockRecord], None] | None = None,
 ) -> TrialRecord:
     """Run one trial to its end and return its record (never raises for what the LLM or code does)."""
-    from engine.errors import UserError
+    from engine.errors import UserError, WorkerLost
     from engine.sim.tasks import get_task
 
     if spec.feedback not in FEEDBACK_MODES:
@@ -199,6 +210,7 @@ async def run_trial(
                 reply = await _ask(backend, p.messages(user, spec.prompts), sink, index, images)
             except LLMError as exc:
                 record.end_reason, record.error = "llm_error", str(exc)
+                record.failed_call = _failed_call(index, exc, backend.model)
                 break
             decision = "initial" if index == 0 else p.parse_decision(reply.text)
             block = BlockRecord(
@@ -277,8 +289,12 @@ async def run_trial(
                 images = [runner.initial_frame or b"", *images]
     except LLMError as exc:  # the vision model failed for good
         record.end_reason, record.error = "llm_error", str(exc)
+        record.failed_call = _failed_call(len(record.blocks), exc, vdm.model if vdm else "")
     except SandboxError as exc:
         record.end_reason, record.error = "sandbox_error", str(exc)
+    except WorkerLost:  # the sandbox was killed from outside: the sweep runs the trial again
+        record.end_reason = "worker_lost"
+        raise
     except asyncio.CancelledError:
         record.end_reason = "cancelled"
         raise
@@ -289,7 +305,7 @@ async def run_trial(
             await starting
         await runner.close()
         _finish(record, spec, t_trial)
-        if record.end_reason != "cancelled":
+        if record.end_reason not in ("cancelled", "worker_lost"):
             sink(TrialFinished(summary=record.summary()))
     return record
 

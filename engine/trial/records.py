@@ -144,6 +144,8 @@ class TrialRecord:
     exec_time_s: float = 0.0
     served_model: str = ""
     """The models the server said answered, in order of first answer, comma-separated."""
+    failed_call: FailedCall | None = None
+    """The call that ended the trial with ``llm_error`` (its retries are kept, not lost)."""
 
     @property
     def executed_blocks(self) -> list[BlockRecord]:
@@ -171,6 +173,18 @@ class TrialRecord:
         out = self.summary()
         out["blocks"] = [b.to_dict() for b in self.blocks]
         return out
+
+
+@dataclass(frozen=True)
+class FailedCall:
+    """An LLM call that failed for good: which turn, why, and what was retried before."""
+
+    block: int
+    error: str
+    kind: str = "error"
+    status: int | None = None
+    retries: tuple[dict, ...] = ()
+    model: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,11 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 try:
     import mujoco  # noqa: F401
 except Exception as exc:  # PyOpenGL raises assorted errors when a GL library is missing
+    from engine.sim.gl import gl_advice
+
     _backend = os.environ.get("MUJOCO_GL")
     _first = (str(exc).splitlines() or [type(exc).__name__])[0]
     raise UserError(
-        f"cannot load MuJoCo's renderer with MUJOCO_GL={_backend} ({_first}); use MUJOCO_GL=egl "
-        "(Debian: libegl1 libegl-mesa0) or MUJOCO_GL=osmesa (Debian: libosmesa6)"
+        f"cannot load MuJoCo's renderer with MUJOCO_GL={_backend} ({_first}); "
+        + gl_advice(_backend)
     ) from None

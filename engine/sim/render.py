@@ -55,11 +55,13 @@ class FrameRenderer:
         try:
             self._renderer = mujoco.Renderer(scene.model, height=size, width=size)
         except Exception as exc:  # GL failures come as several exception types
-            backend = os.environ.get("MUJOCO_GL", "(unset)")
+            from engine.sim.gl import gl_advice
+
+            backend = os.environ.get("MUJOCO_GL")
             raise UserError(
                 f"cannot create an OpenGL context for offscreen rendering (MUJOCO_GL={backend}): "
                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
-                "on Debian install libegl1 libegl-mesa0 (EGL), or libosmesa6 and set MUJOCO_GL=osmesa"
+                + gl_advice(backend)
             ) from None
         visual = scene.model.ngeom and any(
             scene.model.geom_group[g] == VISUAL_GROUP for g in range(scene.model.ngeom)

@@ -433,25 +433,30 @@ def plots(data: ReportData, out: Path) -> dict[str, str]:
 
 
 def write_report(db: Path, out: Path, reference: str | None = None, fmt: str = "md") -> Path:
-    """Write the report (and its plots) into ``out``; returns the report file."""
-    reader = SessionReader(db)
+    """Write the report (and its plots) into ``out``; returns the report file.
+
+    The database is checked first (SQLite's ``quick_check``): a report relies on every row,
+    so a damaged database is refused in one line rather than reported on in part. A report
+    that cannot be written (no space, read-only) is one line too."""
+    reader = SessionReader(db, check=True)
     try:
         data = collect(reader, reference)
     finally:
         reader.close()
     try:
         out.mkdir(parents=True, exist_ok=True)
+        images = plots(data, out)
+        if fmt == "csv":
+            text, name = render_csv(data), "report.csv"
+        elif fmt == "html":
+            text, name = render_html(data, images), "report.html"
+        else:
+            text, name = render_md(data, images), "report.md"
+        (out / name).write_text(text)
+        (out / "summary.json").write_text(
+            json.dumps({"headers": HEADERS, "rows": table_rows(data)}, default=str)
+        )
     except OSError as exc:
-        raise UserError(f"cannot create {out}: {exc.strerror}") from None
-    images = plots(data, out)
-    if fmt == "csv":
-        text, name = render_csv(data), "report.csv"
-    elif fmt == "html":
-        text, name = render_html(data, images), "report.html"
-    else:
-        text, name = render_md(data, images), "report.md"
-    (out / name).write_text(text)
-    (out / "summary.json").write_text(
-        json.dumps({"headers": HEADERS, "rows": table_rows(data)}, default=str)
-    )
+        where = exc.filename or out
+        raise UserError(f"cannot write the report to {where}: {exc.strerror or exc}") from None
     return out / name

@@ -1,24 +1,30 @@
 # Two commands do everything on a fresh machine:
-#   make demo   - create .venv, install autocapx, lift the cube once, then watch the offline demo sweep
-#   make test   - create .venv, install autocapx with dev tools and Ray, lint and run the tests
+#   make demo   - create .venv, install autocapx (only what the demo needs), lift the cube once,
+#                 then watch the offline demo sweep
+#   make test   - the same virtualenv plus the dev tools and Ray; lint and run the tests
 # (make test-fast: the same without the tests marked slow, for a quick check while working)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# The Panda arm/gripper models ship inside the robosuite wheel; we use its files only.
-ASSETS := robosuite==1.5.2
+DEV_STAMP := $(VENV)/.installed-dev-stamp
 
-.PHONY: install demo test test-fast lint format bench clean
+.PHONY: install install-dev demo test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "autocapx needs Python >= 3.11; this is " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
-	$(BIN)/python -m pip install --quiet --no-deps $(ASSETS)
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 # On a terminal the demo sweep opens in the console (q leaves it running; autocapx attach
 # re-attaches); without one (CI, nohup) it runs headless with one line per trial.
@@ -27,25 +33,25 @@ demo: install
 	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/autocapx tui examples/demo.toml; \
 	else $(BIN)/autocapx run examples/demo.toml; fi
 
-test: install
+test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
-test-fast: install
+test-fast: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -m "not slow"
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install
+bench: install-dev
 	$(BIN)/python bench/sim_bench.py
 	$(BIN)/python bench/trial_bench.py
 	$(BIN)/python bench/store_bench.py

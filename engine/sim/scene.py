@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from engine.sim.assets import robosuite_assets_dir
+from engine.sim.assets import GRIPPER_XML, ROBOT_XML, check_assets
 from engine.sim.tasks.base import TABLE_HALF, TABLE_TOP_Z, Task
 from engine.world import MAX_CAMERA_SIZE
 
@@ -130,9 +130,9 @@ def _add_arena(spec: mujoco.MjSpec) -> None:
 
 
 def _add_robot(spec: mujoco.MjSpec, visual_meshes: bool) -> None:
-    assets = robosuite_assets_dir()
-    robot = mujoco.MjSpec.from_file(str(assets / "robots/panda/robot.xml"))
-    gripper = mujoco.MjSpec.from_file(str(assets / "grippers/panda_gripper.xml"))
+    assets = check_assets()
+    robot = mujoco.MjSpec.from_file(str(assets / ROBOT_XML))
+    gripper = mujoco.MjSpec.from_file(str(assets / GRIPPER_XML))
     if not visual_meshes:
         for s in (robot, gripper):
             for geom in list(s.geoms):

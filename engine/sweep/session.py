@@ -76,7 +76,13 @@ def create_session(
     rounds: int = 1,
     executor: ExecutorChoice | None = None,
 ) -> Path:
-    """A new session directory and database for ``config``; returns the directory."""
+    """A new session directory and database for ``config``; returns the directory.
+
+    The simulator's model files are checked first: an incomplete installation is one line,
+    not a session whose every trial fails."""
+    from engine.sim.assets import check_assets
+
+    check_assets()
     try:
         root.mkdir(parents=True, exist_ok=True)
         for _ in range(20):
@@ -306,6 +312,14 @@ async def execute_session(
                     with contextlib.suppress(NotImplementedError, RuntimeError):
                         loop.remove_signal_handler(sig)
             progress.close(status, runner.state.stop_reason)
+            if not quiet:
+                from engine.invocation import command_prefix
+                from engine.stats.ending import ending_lines
+                from engine.store.sessions import sessions_root
+
+                prefix, root = command_prefix(), sessions_root(None)
+                for line in ending_lines(writer.reader, directory, status, prefix, root):
+                    print(line, flush=True)
             return status
         finally:
             writer.close()

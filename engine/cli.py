@@ -22,9 +22,10 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Register]:
-    from engine.commands import api_docs, session, sim, skills, stats, trial
+    from engine.commands import api_docs, init, session, sim, skills, stats, trial
 
     return [
+        init.register,
         session.register,
         *_plugins(),
         skills.register,

@@ -1,0 +1,1 @@
+../engine/templates/cube_lift.py

@@ -41,9 +41,32 @@ def _run_app(db: Path, owns_engine: bool) -> int:
     from autocapx_tui.app import ConsoleApp
 
     result = ConsoleApp(db, owns_engine=owns_engine).run()
-    if result == "detached" and owns_engine:
-        print(f"the sweep keeps running; re-attach with: autocapx attach {db.parent.name}")
+    _say_where_things_are(db, result, owns_engine)
     return 0
+
+
+def _say_where_things_are(db: Path, result: object, owns_engine: bool) -> None:
+    """After the console: the sweep's result so far and the next commands, pasteable here."""
+    from engine.errors import UserError
+    from engine.invocation import command_prefix
+    from engine.stats.ending import ending_lines
+    from engine.store.reader import SessionReader
+    from engine.store.sessions import sessions_root
+
+    prefix = command_prefix()
+    try:
+        reader = SessionReader(db)
+        try:
+            status = reader.session()["status"]
+            lines = ending_lines(reader, db.parent, status, prefix, sessions_root(None))
+        finally:
+            reader.close()
+    except UserError:
+        return
+    if result == "detached" and owns_engine and status not in ("finished", "stopped"):
+        print(f"the sweep keeps running; re-attach with: {prefix} attach {db.parent.name}")
+    for line in lines:
+        print(line)
 
 
 def _tui(args: argparse.Namespace) -> int:

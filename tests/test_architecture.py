@@ -24,6 +24,8 @@ SQL = re.compile(
 CONSOLE_MAY_IMPORT = {
     "engine.errors",
     "engine.events",
+    "engine.invocation",
+    "engine.stats.ending",
     "engine.stats.summary",
     "engine.store.reader",
     "engine.store.sessions",

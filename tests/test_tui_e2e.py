@@ -53,7 +53,7 @@ def test_tui_in_tmux_detach_and_reattach(tmp_path: Path) -> None:
         f"cd {ROOT} && {sys.executable} -m engine tui {config} --sessions-dir {sessions}; sleep 60"
     )
     try:
-        tmux("new-session", "-d", "-s", "ui", "-x", "100", "-y", "30", launch)
+        tmux("new-session", "-d", "-s", "ui", "-x", "240", "-y", "30", launch)
         wait_for("ui", "1 Overview")
         tmux("send-keys", "-t", "ui", "2")
         wait_for("ui", "turns:")
@@ -63,8 +63,9 @@ def test_tui_in_tmux_detach_and_reattach(tmp_path: Path) -> None:
         wait_for("ui", "Leave it running")
         tmux("send-keys", "-t", "ui", "Tab")
         tmux("send-keys", "-t", "ui", "Enter")
-        shown = wait_for("ui", "re-attach with: autocapx attach")
-        session_id = shown.split("autocapx attach", 1)[1].split()[0]
+        shown = wait_for("ui", "re-attach with: ")
+        # the command as it runs from here: `autocapx attach ID` on the PATH, else a path
+        session_id = shown.split("re-attach with: ", 1)[1].split(" attach ", 1)[1].split()[0]
         db = sessions / session_id / "session.db"
         deadline = time.monotonic() + 120
         status = ""

@@ -10,6 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from engine.invocation import command_prefix
+
 
 def eta_text(finishes: list[float], remaining: int) -> str:
     """Time left at the pace of the recent finishes (``finishes``: their times, oldest first)."""
@@ -77,6 +79,8 @@ class OverviewPane(Vertical):
             f"[b]{session['id']}[/b]  ·  {session['task']}  ·  {kind}  ·  status: {session['status'].upper()}\n"
             f"{done}/{total} trials done · {progress['successes']} succeeded · ETA {eta}"
         )
+        if session["status"] == "finished":  # where to go from here
+            text += f"\nFINISHED · next: {command_prefix()} report {session['id']} (q leaves)"
         if data.get("waiting") is not None:  # the runner cannot write: another process's lock
             text += (
                 f"\n[reverse]WAITING FOR THE DATABASE[/reverse] for {data['waiting']:.0f} s: "

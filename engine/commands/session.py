@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from engine.text import plural
+
 
 def _sessions_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -160,7 +162,9 @@ def _run(args: argparse.Namespace) -> int:
         print(directory.name)
         return 0
     if not args.quiet:
-        print(f"session {directory.name}{label}: {config.total_trials} trials", flush=True)
+        print(
+            f"session {directory.name}{label}: {plural(config.total_trials, 'trial')}", flush=True
+        )
     status = asyncio.run(execute_session(directory, config, quiet=args.quiet, executor=executor))
     return _exit_code(status)
 
@@ -183,7 +187,10 @@ def _resume(args: argparse.Namespace) -> int:
 
         lost = accept_history_loss(directory)
         if lost is not None and not args.quiet:
-            print(f"accepted the loss of {lost[0]} done trials ({lost[1]} events): they run again")
+            print(
+                f"accepted the loss of {plural(lost[0], 'done trial')} "
+                f"({plural(lost[1], 'event')}): they run again"
+            )
     config = config_for_resume(directory, args.force, args.config)
     from engine.sweep.session import remember_executor, stored_config
 
@@ -285,7 +292,7 @@ def _sessions(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         print(
-            f"autocapx: error: {len(bad)} of {len(rows)} sessions cannot be read ({shown}): "
+            f"autocapx: error: {len(bad)} of {plural(len(rows), 'session')} cannot be read ({shown}): "
             "see their rows",
             file=sys.stderr,
         )

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from engine.commands.session import executor_args, executor_choice
+from engine.text import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +70,8 @@ def _evolve(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(
-            f"session {directory.name}: up to {args.rounds} rounds of {config.total_trials} trials",
+            f"session {directory.name}: up to {plural(args.rounds, 'round')} of "
+            f"{plural(config.total_trials, 'trial')}",
             flush=True,
         )
     reports = run_rounds(config, directory, args.rounds, quiet=args.quiet)
@@ -153,8 +155,8 @@ def _usage(reader, args) -> int:
         if not report.skills:
             continue
         print(
-            f"\n{condition} · {backbone} · round {round_}: {report.total_calls} calls in "
-            f"{report.trials} trials · top skill {report.top_share(1):.0%} · top 3 "
+            f"\n{condition} · {backbone} · round {round_}: {plural(report.total_calls, 'call')} in "
+            f"{plural(report.trials, 'trial')} · top skill {report.top_share(1):.0%} · top 3 "
             f"{report.top_share(3):.0%} · top 4 {report.top_share(4):.0%} · dead: "
             f"{', '.join(report.dead) or 'none'}"
         )
@@ -189,7 +191,7 @@ def _show(reader, ref: str) -> int:
         f"{s['name']} ({s['id']}) · {s['status']}{' · ' + s['override'] if s['override'] else ''}"
     )
     print(
-        f"appeared in {s['occurrences']} trials · success {s['success_rate']:.0%} · quality {s['quality']:.2f}"
+        f"appeared in {plural(s['occurrences'], 'trial')} · success {s['success_rate']:.0%} · quality {s['quality']:.2f}"
     )
     print("gates:")
     for g in reader.gate_results(s["id"]):

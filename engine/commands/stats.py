@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.text import plural
 
 
 def _count(text: str) -> int:
@@ -147,7 +148,7 @@ def _n_needed(args: argparse.Namespace) -> int:
 
     r = n_needed(args.p_a, args.p_b, args.power, args.alpha)
     text = (
-        f"{r.n_per_arm} trials per arm to separate {r.p_a:g} from {r.p_b:g} "
+        f"{plural(r.n_per_arm, 'trial')} per arm to separate {r.p_a:g} from {r.p_b:g} "
         f"(power {r.power:g}, two-sided alpha {r.alpha:g}; Cohen's h, normal approximation)"
     )
     return _emit(args, r.to_dict(), text)

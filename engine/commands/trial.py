@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from engine.text import plural
 from engine.trial.prompts import FEEDBACK_MODES
 
 
@@ -86,6 +87,7 @@ def _trial(args: argparse.Namespace) -> int:
     import asyncio
 
     from engine.commands.api_docs import prompt_set_view
+    from engine.commands.sim import check_seed
     from engine.errors import UserError
     from engine.llm.factory import make_backend, make_vision_backend
     from engine.sim.tasks import get_task
@@ -95,6 +97,7 @@ def _trial(args: argparse.Namespace) -> int:
     from engine.world import WorldSpec
 
     get_task(args.task)
+    check_seed(args.seed)
     if args.max_regenerations < 0:
         raise UserError("--max-regenerations must be >= 0")
     vdm = None
@@ -150,11 +153,12 @@ def _trial(args: argparse.Namespace) -> int:
         print()
     else:
         verdict = "SUCCESS" if record.final_success else "FAILED"
+        tokens = record.prompt_tokens + record.completion_tokens
         print(
-            f"{verdict} on the final attempt · blocks {record.n_blocks} · regenerations "
-            f"{record.regenerations} · ended by {record.end_reason} · any-attempt success "
-            f"{'yes' if record.any_success else 'no'} · tokens "
-            f"{record.prompt_tokens + record.completion_tokens} · {record.wall_time_s:.1f} s"
+            f"{verdict} on the final attempt · {plural(record.n_blocks, 'block')} · "
+            f"{plural(record.regenerations, 'regeneration')} · ended by {record.end_reason} · "
+            f"any-attempt success {'yes' if record.any_success else 'no'} · "
+            f"{plural(tokens, 'token')} · {record.wall_time_s:.1f} s"
         )
         if record.served_model and record.served_model != backend.model:
             print(f"served by: {record.served_model} (asked for {backend.model})")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.api.runner import ProgramResult
 from engine.errors import WorkerLost
-from engine.sandbox.worker import SandboxError, SandboxWorker
+from engine.sandbox.worker import OnEvent, SandboxError, SandboxWorker
 from engine.sim.tasks import get_task
 from engine.world import ENV_FACTORY, WorldSpec
 
@@ -19,17 +19,34 @@ async def run_program_sandboxed(
     save_frames: Path | None = None,
     timeout_s: float = 180.0,
     library_source: str = "",
+    on_event: OnEvent | None = None,
 ) -> ProgramResult:
     """Same result as :func:`engine.api.runner.run_program`, but the program runs sandboxed
-    (with ``library_source`` seeded into its namespace as a trial's library is)."""
+    (with ``library_source`` seeded into its namespace as a trial's library is).
+
+    ``on_event`` hears how it goes, as :meth:`SandboxWorker.run_block`'s listener does (the
+    program's ``{"type": "stdout", ...}`` lines and ``{"type": "status", "status": {...}}``
+    dicts), and two statuses of its own around the worker's start, which takes a second or two:
+    ``{"phase": "building the scene"}`` before it and the scene's initial status after it."""
     get_task(world.task)  # unknown task: a clear error before a worker starts
     task, seed = world.task, world.seed
     t0 = time.perf_counter()
     worker = SandboxWorker(ENV_FACTORY, world.to_kwargs(), seed_code=library_source)
+
+    def tell(status: dict) -> None:
+        if on_event is not None:
+            on_event({"type": "status", "status": status})
+
     try:
-        await worker.start()
+        tell({"phase": "building the scene"})
+        ready = await worker.start()
+        tell(dict(ready.get("status") or {}))
         result = await worker.run_block(
-            source, name="<program>", timeout_s=timeout_s, frames=save_frames is not None
+            source,
+            name="<program>",
+            timeout_s=timeout_s,
+            frames=save_frames is not None,
+            on_event=on_event,
         )
     except (SandboxError, WorkerLost) as exc:  # a worker killed from outside, too
         from engine.errors import UserError

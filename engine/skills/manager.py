@@ -24,6 +24,7 @@ from engine.skills.mining import BlockCode, Candidate, Provenance, pool
 from engine.store.reader import SessionReader
 from engine.store.sessions import find_session
 from engine.store.writer import SessionWriter
+from engine.text import plural
 from engine.trial.spec import LibrarySnapshot
 
 Emit = Callable[[Event], None]
@@ -171,7 +172,7 @@ class SkillManager:
                     skills=[{"id": i, "name": n} for i, n in lib.skills],
                     source=lib.source,
                     docs=lib.docs,
-                    note=f"{len(skills)} skills",
+                    note=plural(len(skills), "skill"),
                 )
                 self.emit(
                     LibraryVersion(

@@ -24,6 +24,7 @@ from engine.skills.usage import merged as merge_usage
 from engine.stats.compare import Comparison, compare
 from engine.stats.summary import ConditionSummary, live_summary
 from engine.store.reader import SessionReader
+from engine.text import plural
 
 DEFAULT_REFERENCE = "P21_a"
 
@@ -256,8 +257,8 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
     for (condition, backbone, round_), u in sorted(used.items()):
         lines += [
             "",
-            f"**{condition}** · {backbone} · round {round_}: {u.total_calls} calls in "
-            f"{u.trials} trials; top skill {_pct(u.top_share(1))} of calls, top 3 "
+            f"**{condition}** · {backbone} · round {round_}: {plural(u.total_calls, 'call')} in "
+            f"{plural(u.trials, 'trial')}; top skill {_pct(u.top_share(1))} of calls, top 3 "
             f"{_pct(u.top_share(3))}, top 4 {_pct(u.top_share(4))}; dead skills (in the library, "
             f"never called): {', '.join(u.dead) or 'none'}.",
             "",

@@ -20,6 +20,7 @@ from engine.skills.saturation import defs_per_block, saturated
 from engine.store.sessions import DB_NAME
 from engine.store.writer import SessionWriter
 from engine.sweep.session import execute_session, runner_lock
+from engine.text import plural_word
 
 
 @dataclass
@@ -39,7 +40,7 @@ class RoundReport:
     def line(self) -> str:
         libs = ", ".join(f"{k} {v}" for k, v in self.library_sizes.items())
         text = (
-            f"round {self.round}: {self.successes}/{self.trials} trials succeeded · "
+            f"round {self.round}: {self.successes}/{self.trials} {plural_word(self.trials, 'trial')} succeeded · "
             f"{self.candidates} candidates ({self.new_candidates} new) · {self.promoted} promoted · "
             f"libraries: {libs or 'none mined'}"
         )

@@ -8,6 +8,7 @@ import time
 from typing import TextIO
 
 from engine.sweep.plan import TrialPlan
+from engine.text import plural, plural_word
 from engine.trial.records import TrialRecord
 
 
@@ -45,7 +46,8 @@ class HeadlessProgress:
                 verdict = "SUCCESS" if record.final_success else "failed"
                 print(
                     f"[{self.done}/{self.total}] {plan.key} seed {plan.seed}: {verdict} "
-                    f"({record.n_blocks} blocks, {record.end_reason}, {record.wall_time_s:.1f} s)",
+                    f"({plural(record.n_blocks, 'block')}, {record.end_reason}, "
+                    f"{record.wall_time_s:.1f} s)",
                     file=self.stream,
                     flush=True,
                 )
@@ -105,8 +107,8 @@ class HeadlessProgress:
             print(f"sweep halted: {reason}", file=self.stream, flush=True)
         if not self.quiet:
             print(
-                f"sweep {status}: {self.done}/{self.total} trials done, {self.successes} succeeded "
-                f"in this run",
+                f"sweep {status}: {self.done}/{self.total} {plural_word(self.total, 'trial')} "
+                f"done, {self.successes} succeeded in this run",
                 file=self.stream,
                 flush=True,
             )

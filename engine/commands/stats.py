@@ -1,4 +1,4 @@
-"""``autocapx stats ci|compare|equiv|n-needed`` and ``autocapx report``.
+"""``autocapx stats ci|compare|equiv|paired|n-needed`` and ``autocapx report``.
 
 ``--json`` prints one JSON object with stable keys (documented in the README); rates and
 interval bounds are fractions, differences in percentage points are named ``*_pp``.
@@ -64,6 +64,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     eq.add_argument("--alpha", type=float, default=0.05)
     eq.add_argument("--json", action="store_true")
     eq.set_defaults(handler=_equiv)
+
+    pr = s.add_parser(
+        "paired",
+        help="exact McNemar test on discordant pairs (arms run on the same seeds)",
+    )
+    pr.add_argument(
+        "b", type=_count, metavar="B", help="pairs where A succeeded, the reference failed"
+    )
+    pr.add_argument(
+        "c", type=_count, metavar="C", help="pairs where the reference succeeded, A failed"
+    )
+    pr.add_argument(
+        "--pairs",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="all pairs (concordant too): adds the interval of the paired difference",
+    )
+    pr.add_argument("--confidence", type=float, default=0.95)
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(handler=_paired)
 
     nn = s.add_parser(
         "n-needed", help="trials per arm to separate two rates (two-sided, Cohen's h)"
@@ -141,6 +162,23 @@ def _equiv(args: argparse.Namespace) -> int:
         f"(lower {e.p_lower:.4g}, upper {e.p_upper:.4g}) -> {e.verdict} at alpha {e.alpha}"
     )
     return _emit(args, e.to_dict(), text)
+
+
+def _paired(args: argparse.Namespace) -> int:
+    from engine.stats.paired import mcnemar_exact
+
+    t = mcnemar_exact(args.b, args.c, args.pairs, args.confidence)
+    text = (
+        f"{t.n_discordant} discordant pairs: A won {t.b}, the reference won {t.c}; exact McNemar "
+        f"p = {t.p_exact_two_sided:.4g} two-sided, {t.p_exact_one_sided:.4g} one-sided (A better)"
+    )
+    if t.diff is not None:
+        text += (
+            f"\npaired difference {100 * t.diff:+.1f} pp of {plural(t.n_pairs or 0, 'pair')}, "
+            f"Agresti-Min {t.confidence:.0%} [{100 * t.diff_low:+.1f}, {100 * t.diff_high:+.1f}] pp"  # type: ignore[operator]
+        )
+    payload = {k: v for k, v in t.to_dict().items() if v is not None}
+    return _emit(args, payload, text)
 
 
 def _n_needed(args: argparse.Namespace) -> int:

@@ -102,6 +102,8 @@ LIST_KEYS = ("id", "name", "status", "override", "occurrences", "success_rate", 
 
 
 def _list(reader, args) -> int:
+    from engine.skills.conditions import is_generated
+
     rows = [
         {k: r[k] for k in LIST_KEYS}
         for r in reader.skills()
@@ -114,6 +116,7 @@ def _list(reader, args) -> int:
     if args.json:
         for r in rows:
             r["failed_gates"] = reasons.get(r["id"], [])
+            r["generated"] = is_generated(r["id"])
             print(json.dumps(r))
         return 0
     if not rows:
@@ -124,6 +127,8 @@ def _list(reader, args) -> int:
     )
     for r in rows:
         first = reasons.get(r["id"], [""])[0]
+        if is_generated(r["id"]):
+            first = "GENERATED from a call sequence" + (f" · {first}" if first else "")
         print(
             f"{r['id']:12} {r['name'][:28]:28} {r['status']:9} {r['override'] or '-':9} "
             f"{r['occurrences']:>6} {r['success_rate']:>5.2f} {r['quality']:>5.2f}  {first}"
@@ -187,9 +192,11 @@ def _show(reader, ref: str) -> int:
         listing = ", ".join(f"{r['id']} (quality {r['quality']:.2f})" for r in rows)
         raise UserError(f"{len(rows)} skills are named {ref!r}: {listing}; give the id")
     s = (exact or rows)[0]
-    print(
-        f"{s['name']} ({s['id']}) · {s['status']}{' · ' + s['override'] if s['override'] else ''}"
-    )
+    from engine.skills.evidence import evidence_lines, skill_evidence
+
+    evidence = skill_evidence(reader, s["id"])
+    lines = evidence_lines(evidence, width=160)
+    print(lines[0])
     print(
         f"appeared in {plural(s['occurrences'], 'trial')} · success {s['success_rate']:.0%} · quality {s['quality']:.2f}"
     )
@@ -198,6 +205,9 @@ def _show(reader, ref: str) -> int:
         print(f"  {'PASS' if g['passed'] else 'FAIL'} {g['gate']:12} {g['reason']}")
     for d in reader.decisions(s["id"]):
         print(f"decision: {d['action']} by {d['who']} at {time.ctime(d['at'])}: {d['reason']}")
+    print("evidence (calls counted at run time; pairs share scene seed, backbone and round):")
+    for line in lines[1:]:
+        print("  " + line)
     print("source:")
     print(s["source"])
     return 0

@@ -8,6 +8,8 @@
 | C3v2       | C2 + structural-hash dedup (survivor rule configurable)                    |
 | manual_k   | C2 sorted by quality, the top k: exactly k when C2 has k                   |
 | empty_ns   | C1's signatures and docstrings with ``pass`` bodies                        |
+| C3b        | C2 + behavioural dedup (same returns and API calls on probe inputs)        |
+| generated  | only the generated candidates (from call sequences) that passed the gates  |
 | curated9   | CaP-X's hand-curated nine helpers                                          |
 
 Approved skills are forced into every mined condition (on top of its size), vetoed ones out
@@ -26,7 +28,9 @@ from engine.skills.gates import GateResult, passed
 from engine.skills.mining import Candidate
 
 ALIASES = LIBRARY_ALIASES
-MINED = ("C1", "C2", "C3v2", "manual_k", "empty_ns")
+MINED = ("C1", "C2", "C3v2", "C3b", "manual_k", "empty_ns", "generated")
+GENERATED_PREFIX = "gen-"
+"""Id prefix of generated candidates (written from call sequences, labelled everywhere)."""
 
 
 def canonical(library: str) -> str:
@@ -68,6 +72,14 @@ class BuildOptions:
     """C2 also drops skills below this quality (0: no threshold)."""
     k: int = 10
     survivor_rule: str = "first_seen"
+    without: str = ""
+    """A leave-one-out arm: this skill id is left out (even if approved)."""
+    stubbed: bool = False
+    """A stubs arm: every skill's body replaced by ``pass``."""
+    cut: int = 0
+    """A top-k arm: the library cut to its ``cut`` best by quality (0: no cut)."""
+    fingerprints: dict | None = None
+    """Behavioural fingerprints by candidate id (for C3b); computed when missing."""
 
 
 def quality_gated(c1: list[Candidate], options: BuildOptions) -> list[Candidate]:
@@ -88,6 +100,9 @@ def build(
     name = canonical(condition)
     if name in ("P21_a", "curated9"):
         return []
+    if options.without:
+        forced_out = forced_out | {options.without}
+        forced_in = forced_in - {options.without}
     forced = [c for c in candidates if c.id in forced_in and c.id not in forced_out]
     taken = {c.name for c in forced}  # an approved skill wins its name
     gated = [
@@ -95,8 +110,10 @@ def build(
         for c in candidates
         if passed(gate_results.get(c.id, [])) and c.id not in forced_out and c.name not in taken
     ]
+    if name == "generated":
+        gated = [c for c in gated if is_generated(c.id)]
     c1 = q.unique_names(gated)
-    if name in ("C1", "empty_ns"):
+    if name in ("C1", "empty_ns", "generated"):
         chosen = c1
     else:
         c2 = quality_gated(c1, options)
@@ -104,10 +121,21 @@ def build(
             chosen = c2
         elif name == "C3v2":
             chosen = q.dedup_structural(c2, options.survivor_rule)
+        elif name == "C3b":
+            from engine.skills.behaviour import dedup_behavioural
+
+            chosen = dedup_behavioural(c2, options.survivor_rule, options.fingerprints).survivors
         else:
             chosen = q.top_k(c2, options.k)
+    if options.cut:
+        chosen = q.top_k(chosen, options.cut)
     chosen = q.unique_names(forced) + [c for c in chosen if c not in forced]
     skills = [skill_of(c) for c in sorted(chosen, key=q.rank)]
-    if name == "empty_ns":
+    if name == "empty_ns" or options.stubbed:
         skills = [empty_bodied(s) for s in skills]
     return skills
+
+
+def is_generated(skill_id: str) -> bool:
+    """A candidate autocapx wrote from a recurring call sequence (not an LLM's own def)."""
+    return skill_id.startswith(GENERATED_PREFIX)

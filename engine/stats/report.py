@@ -6,6 +6,12 @@ only; any-attempt success is its own labelled column. Each arm is compared with 
 condition (the session's ``reference``, default ``P21_a``) of the same backbone and round.
 Plots (PNG and SVG): success rate with Wilson 95% bars per arm, calls per skill, and, for a
 session of several rounds, the learning curve (success per round with its Wilson band).
+
+The report opens with the pre-registered analysis plan (``[analysis]``, frozen with the
+session), the deviations recorded from it and its verdicts in words (engine.stats.analysis).
+Arms run on the same seeds are compared paired by seed (exact McNemar; engine.stats.paired)
+beside the unpaired tests; the paired contrasts' anytime-valid confidence sequences are
+plotted over the pairs; spend is shown against the budget, and cost per success per arm.
 """
 
 from __future__ import annotations
@@ -19,9 +25,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.skills.ablations import marginal_effects
+from engine.skills.evolution import version_curve
 from engine.skills.usage import Arm, UsageReport, usage_by_arm
 from engine.skills.usage import merged as merge_usage
+from engine.stats.analysis import PlanReport, session_verdicts
+from engine.stats.budget import Spend, session_spend
 from engine.stats.compare import Comparison, compare
+from engine.stats.paired import (
+    Outcome,
+    PairedComparison,
+    outcomes_from_rows,
+    pairs,
+    session_pairs,
+)
+from engine.stats.sequential import sequential_contrast
 from engine.stats.summary import ConditionSummary, live_summary
 from engine.store.reader import SessionReader
 from engine.text import plural
@@ -41,6 +59,14 @@ class ReportData:
     candidates: int = 0
     promoted: int = 0
     note: str = ""
+    plan: PlanReport = field(default_factory=lambda: PlanReport(None, (), ()))
+    paired: list[PairedComparison] = field(default_factory=list)
+    spend: list[Spend] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    effects: list = field(default_factory=list)
+    """Marginal effect of each ablation arm (engine.skills.ablations.MarginalEffect)."""
+    versions: list = field(default_factory=list)
+    """Success per library version (engine.skills.evolution.VersionPoint)."""
 
     @property
     def rounds(self) -> list[int]:
@@ -78,7 +104,14 @@ def collect(reader: SessionReader, reference: str | None = None) -> ReportData:
                 ref = refs.get((r.backbone, r.round))
                 if ref is not None and r.condition != reference:
                     data.comparisons[r.arm] = compare(r.k, r.n, ref.k, ref.n)
+    data.plan = session_verdicts(reader)
+    data.outcomes = outcomes_from_rows(reader.trials(status="done"))
+    if reference:
+        data.paired = session_pairs(data.outcomes, reference)
+    data.spend = session_spend(reader)
     data.usage = usage_by_arm(reader)
+    data.effects = marginal_effects(reader)
+    data.versions = version_curve(reader)
     data.gate_failures = reader.gate_failure_counts()
     data.candidates, data.promoted = reader.skill_counts()
     return data
@@ -106,7 +139,13 @@ HEADERS = [
     "mean_regenerations",
     "tokens",
     "cost_usd",
+    "cost_per_success_usd",
 ]
+
+
+def cost_per_success(r: ConditionSummary) -> float | None:
+    """What one success of the arm cost (None: no success yet)."""
+    return r.cost_usd / r.k if r.k else None
 
 
 def table_rows(data: ReportData) -> list[list]:
@@ -136,9 +175,94 @@ def table_rows(data: ReportData) -> list[list]:
                 round(r.mean_regenerations, 2),
                 r.tokens,
                 round(r.cost_usd, 4),
+                None if r.k == 0 else round(r.cost_usd / r.k, 4),
             ]
         )
     return out
+
+
+def _plan_md(data: ReportData) -> list[str]:
+    """The report's opening: the frozen plan, its deviations, its verdicts in words."""
+    lines = ["", "## Pre-registered analysis plan", ""]
+    plan = data.plan.plan
+    if plan is None:
+        return lines + [
+            "No analysis plan was pre-registered (`[analysis]` in the sweep config): every "
+            "comparison below is exploratory, and no equivalence can be claimed."
+        ]
+    lines += [f"- {line}" for line in plan.lines()]
+    lines.append("- frozen when the session started")
+    for d in data.plan.deviations:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(d["at"]))
+        changed = sorted(
+            k for k in set(d["frozen"]) | set(d["now"]) if d["frozen"].get(k) != d["now"].get(k)
+        )
+        lines.append(
+            f"- **DEVIATION** ({when}): a resume with --force changed "
+            + ", ".join(f"{k} {d['frozen'].get(k)!r} -> {d['now'].get(k)!r}" for k in changed)
+            + "; the verdicts below follow the frozen plan"
+        )
+    lines += ["", "**Verdicts:**", ""]
+    if not data.plan.verdicts:
+        lines.append("No contrast has paired trials yet.")
+    for v in data.plan.verdicts:
+        lines.append(
+            f"- {v.words} ({v.n_pairs} pairs, A won {v.b}, the reference {v.c}; {v.method})"
+        )
+    return lines
+
+
+def _paired_md(data: ReportData) -> list[str]:
+    if not data.paired:
+        return []
+    lines = [
+        "",
+        "## Paired comparisons (by seed)",
+        "",
+        "Trial *i* of every arm ran on scene seed `seed + i`: each seed both arms completed is a"
+        " pair. Only discordant pairs carry information: *A only* = A succeeded and the"
+        " reference failed (b), *ref only* the reverse (c). Exact McNemar test on them;"
+        " Agresti-Min 95% interval of the paired difference; pooled over backbones (`all`),"
+        " pairs of one seed are correlated and the interval is seed-clustered. The unpaired"
+        " tests (binomial, Fisher, Newcombe) are in the table above.",
+        "",
+        "| condition | reference | backbone | round | pairs | both | A only (b) | ref only (c) | neither | diff (pp) | 95% interval (pp) | McNemar p (2-sided) | p (A better) | seed clusters |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for pc in data.paired:
+        t = pc.test
+        p_two, p_one = f"{t.p_exact_two_sided:.3g}", f"{t.p_exact_one_sided:.3g}"
+        if pc.clustered_low is not None and pc.clustered_high is not None:
+            interval = f"[{100 * pc.clustered_low:+.1f}, {100 * pc.clustered_high:+.1f}] clustered"
+            p_two = p_one = "- (pairs not independent)"
+        else:
+            interval = f"[{100 * (t.diff_low or 0):+.1f}, {100 * (t.diff_high or 0):+.1f}]"
+        lines.append(
+            f"| {pc.condition} | {pc.reference} | {pc.backbone} | {pc.round} | {pc.n_pairs} | "
+            f"{pc.both} | {t.b} | {t.c} | {pc.neither} | {100 * (t.diff or 0):+.1f} | "
+            f"{interval} | {p_two} | {p_one} | {pc.clusters} |"
+        )
+    return lines
+
+
+def _spend_md(data: ReportData) -> list[str]:
+    lines = [
+        "",
+        "## Spend against budget",
+        "",
+        "Every coder call the session recorded (also of abandoned and failed runs), at the"
+        " backbones' prices; the vision model's calls are in the arms' cost, not here.",
+        "",
+        "| scope | calls | tokens | cost $ | budget $ | token budget | state |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in data.spend:
+        lines.append(
+            f"| {r.scope} | {r.calls} | {r.tokens:,} | {r.cost_usd:.4f} | "
+            f"{r.max_cost_usd or '-'} | {f'{r.max_tokens:,}' if r.max_tokens else '-'} | "
+            f"{r.reason or 'within budget'} |"
+        )
+    return lines
 
 
 def _pct(x: float) -> str:
@@ -164,6 +288,7 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
             + "), which CaP-X never shows. These rates are not comparable with CaP-X's or with "
             "sessions run without it.",
         ]
+    lines += _plan_md(data)
     lines += ["", "## Success on the final attempt", ""]
     ref = data.reference
     lines.append(
@@ -175,8 +300,8 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
         "Each row is one arm: a condition on one backbone (`all`: every backbone) in one round;"
         " rounds ran different libraries and are never pooled.",
         "",
-        "| condition | backbone | round | library versions | n | successes | rate | Wilson 95% | any-attempt successes (not the rate) | vs ref (pp) | Newcombe 95% (pp) | binomial p (A>ref) | Fisher p (2-sided) | CIs overlap | mean reward | blocks | regenerations | tokens | cost $ |",
-        "|---|---|---:|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| condition | backbone | round | library versions | n | successes | rate | Wilson 95% | any-attempt successes (not the rate) | vs ref (pp) | Newcombe 95% (pp) | binomial p (A>ref) | Fisher p (2-sided) | CIs overlap | mean reward | blocks | regenerations | tokens | cost $ | cost per success $ |",
+        "|---|---|---:|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in data.overall + data.rows:
         c = data.comparisons.get(r.arm)
@@ -210,12 +335,23 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
                     f"{r.mean_regenerations:.2f}",
                     f"{r.tokens:,}",
                     f"{r.cost_usd:.4f}",
+                    "-" if r.k == 0 else f"{r.cost_usd / r.k:.4f}",
                 ]
             )
             + " |"
         )
     if "success" in images:
         lines += ["", f"![success rates with Wilson 95% intervals]({images['success']})"]
+    lines += _paired_md(data)
+    if "sequences" in images:
+        lines += [
+            "",
+            "Anytime-valid 95% confidence sequences of each paired difference, after every pair"
+            " (valid however often they are looked at):",
+            "",
+            f"![confidence sequences of the paired differences]({images['sequences']})",
+        ]
+    lines += _spend_md(data)
     if multi_round:
         lines += ["", "## Learning curve", "", "Success per round (all backbones), Wilson 95%:", ""]
         lines += ["| condition | " + " | ".join(f"round {k}" for k in data.rounds) + " |"]
@@ -233,6 +369,7 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
             lines.append(f"| {condition} | " + " | ".join(cells) + " |")
         if "learning" in images:
             lines += ["", f"![success per round]({images['learning']})"]
+    lines += _effects_md(data) + _versions_md(data)
     lines += ["", "## Skills", ""]
     lines.append(f"{data.candidates} candidates mined, {data.promoted} promoted.")
     if data.gate_failures:
@@ -274,6 +411,58 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
     if used and "usage" in images:
         lines += ["", f"![calls per skill]({images['usage']})"]
     return "\n".join(lines) + "\n"
+
+
+def _effects_md(data: ReportData) -> list[str]:
+    """Each ablation arm against its condition on the same seeds (paired, Newcombe 95%)."""
+    if not data.effects:
+        return []
+    lines = [
+        "",
+        "## Marginal effect per skill (ablation arms)",
+        "",
+        "The condition minus its ablation arm, paired by scene seed (same backbone and round):"
+        " for leave-one-out, what the skill left out adds. Newcombe's paired 95% interval,"
+        " exact McNemar p.",
+        "",
+        "| condition | arm | skill | backbone | round | pairs | condition rate | arm rate |"
+        " effect pp | 95% interval pp | McNemar p |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for e in data.effects:
+        d = e.effect
+        lines.append(
+            f"| {e.condition} | {e.arm} | {e.skill} | {e.backbone} | {e.round} | {d.n_pairs} | "
+            f"{_pct(d.rate_with)} | {_pct(d.rate_without)} | {d.diff * 100:+.1f} | "
+            f"[{d.low * 100:+.1f}, {d.high * 100:+.1f}] | {d.mcnemar_p:.3g} |"
+        )
+    return lines
+
+
+def _versions_md(data: ReportData) -> list[str]:
+    """The learning curve per library version, with size and churn (mined conditions)."""
+    points = [v for v in data.versions if v.version != "none"]
+    if len({(v.condition, v.version) for v in points}) <= len({v.condition for v in points}):
+        return []  # every condition kept one version: nothing evolved
+    lines = [
+        "",
+        "## Learning curve per library version",
+        "",
+        "Each library version a condition's trials ran with, in plan order: success with its"
+        " Wilson 95% interval, the version's size and its churn against the previous one.",
+        "",
+        "| condition | version | round | first trial | successes | rate | Wilson 95% | skills |"
+        " added | removed |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|---|",
+    ]
+    for v in points:
+        r = v.success
+        lines.append(
+            f"| {v.condition} | {v.version} | {v.round} | {v.first_trial} | {r.k}/{r.n} | "
+            f"{_pct(r.rate)} | [{_pct(r.low)}, {_pct(r.high)}] | {v.size} | "
+            f"{', '.join(v.added) or '-'} | {', '.join(v.removed) or '-'} |"
+        )
+    return lines
 
 
 def render_html(data: ReportData, images: dict[str, str]) -> str:
@@ -410,6 +599,9 @@ def plots(data: ReportData, out: Path) -> dict[str, str]:
             fig.savefig(out / f"usage.{ext}", dpi=120)
         plt.close(fig)
         files["usage"] = "usage.png"
+    if any(pc.backbone != "all" for pc in data.paired):
+        _sequences_plot(data, out, plt)
+        files["sequences"] = "sequences.png"
     if len(data.rounds) > 1:
         fig, ax = plt.subplots(figsize=(6, 4))
         for condition in sorted({r.condition for r in data.overall}):
@@ -431,6 +623,44 @@ def plots(data: ReportData, out: Path) -> dict[str, str]:
         plt.close(fig)
         files["learning"] = "learning.png"
     return files
+
+
+def _sequences_plot(data: ReportData, out: Path, plt) -> None:  # noqa: ANN001 - pyplot
+    """sequences.png/.svg: each paired difference's confidence sequence after every pair."""
+    plan = data.plan.plan
+    alpha = plan.alpha if plan else 0.05
+    margin = plan.margin if plan else 0.0
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for pc in data.paired:
+        if pc.backbone == "all":
+            continue
+        found = pairs(data.outcomes, pc.condition, pc.reference, pc.backbone, pc.round)
+        xs, lows, highs, diffs = [], [], [], []
+        b = c = 0
+        for i, (_, _, a, r) in enumerate(found, 1):
+            b += a and not r
+            c += r and not a
+            s = sequential_contrast(b, c, i, alpha)
+            xs.append(i)  # intersected over time: still a confidence sequence, never wider
+            lows.append(max([100 * s.diff_low, *lows[-1:]]))
+            highs.append(min([100 * s.diff_high, *highs[-1:]]))
+            diffs.append(100 * s.diff)
+        label = f"{pc.condition} - {pc.reference} · {pc.backbone}"
+        label += f" · round {pc.round}" if pc.round else ""
+        (line,) = ax.plot(xs, diffs, label=label)
+        ax.fill_between(xs, lows, highs, alpha=0.2, color=line.get_color())
+    ax.axhline(0, color="black", linewidth=0.8)
+    for m in (margin, -margin) if margin else ():
+        ax.axhline(100 * m, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("pairs (seeds both arms completed)")
+    ax.set_ylabel("paired difference (points)")
+    ax.set_ylim(-105, 105)
+    ax.set_title(f"Confidence sequences ({1 - alpha:.0%}, anytime-valid)", fontsize=11)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(out / f"sequences.{ext}", dpi=120)
+    plt.close(fig)
 
 
 def write_report(db: Path, out: Path, reference: str | None = None, fmt: str = "md") -> Path:

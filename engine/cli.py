@@ -22,11 +22,12 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Register]:
-    from engine.commands import api_docs, init, session, sim, skills, stats, trial
+    from engine.commands import api_docs, init, plan, session, sim, skills, stats, trial
 
     return [
         init.register,
         session.register,
+        plan.register,
         *_plugins(),
         skills.register,
         trial.register,

@@ -251,6 +251,50 @@ class HistoryLost(Event):
     done: int = 0
 
 
+@_kind("budget_reached")
+@dataclass(frozen=True)
+class BudgetReached(Event):
+    """No more trials start in ``scope`` (a backbone, or "session"): its budget is spent.
+    ``autocapx resume`` with a raised budget continues."""
+
+    scope: str = ""
+    reason: str = ""
+    cost_usd: float = 0.0
+    tokens: int = 0
+    max_cost_usd: float = 0.0
+    max_tokens: int = 0
+
+
+@_kind("budget_changed")
+@dataclass(frozen=True)
+class BudgetChanged(Event):
+    """A resume took the budget from the edited config file (the trials are unchanged)."""
+
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+
+
+@_kind("plan_deviation")
+@dataclass(frozen=True)
+class PlanDeviation(Event):
+    """A resume with --force changed the [analysis] plan frozen at the start; the report
+    keeps the frozen plan's verdicts and lists this."""
+
+    frozen: dict = field(default_factory=dict)
+    now: dict = field(default_factory=dict)
+
+
+@_kind("arm_settled")
+@dataclass(frozen=True)
+class ArmSettled(Event):
+    """stop_when = "decided": this arm's verdict is settled, it gets no more trials."""
+
+    condition: str = ""
+    backbone: str = ""
+    round: int = 0
+    n: int = 0
+
+
 # --------------------------------------------------------------------------- the skill library
 @_kind("skill_candidate")
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ def _numeric_fields() -> list[tuple[str, str, type]]:
     import typing
 
     from engine.config import (
+        AnalysisConfig,
         BackboneConfig,
         ConditionConfig,
         SessionConfig,
@@ -119,6 +120,7 @@ def _numeric_fields() -> list[tuple[str, str, type]]:
         ("vdm", VdmConfig),
         ("conditions", ConditionConfig),
         ("skills", SkillsConfig),
+        ("analysis", AnalysisConfig),
     ):
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
@@ -134,6 +136,10 @@ def _with(section: str, key: str, value: str) -> str:
         "backbones": f"[[backbones]]\n{key} = {value}\n[[conditions]]\nname = 'x'\n",
         "conditions": f"[[backbones]]\n[[conditions]]\nname = 'x'\n{key} = {value}\n",
         "skills": f"[skills]\n{key} = {value}\n[[backbones]]\n[[conditions]]\nname = 'x'\n",
+        "analysis": (
+            "[[backbones]]\n[[conditions]]\nname = 'x'\n[[conditions]]\nname = 'y'\n"
+            f"[analysis]\nreference = 'x'\n{key} = {value}\n"
+        ),
         "vdm": (
             "[session]\nfeedback = 'vdm'\n[[backbones]]\n[[conditions]]\nname = 'x'\n"
             f"[vdm]\nbackend = 'synthetic'\n{key} = {value}\n"

@@ -104,6 +104,7 @@ def create_session(
         snapshot["_path"] = str(config_path.resolve()) if config_path else ""
         snapshot["_rounds"] = rounds
         snapshot["_executor"] = asdict(executor or ExecutorChoice())
+        snapshot["_plan"] = snapshot.get("analysis")  # frozen: survives a forced config change
         writer.create_session(
             directory.name,
             task=config.session.task,
@@ -135,6 +136,7 @@ def stored_config(directory: Path) -> tuple[SweepConfig, dict]:
         "path": snapshot.get("_path", ""),
         "rounds": int(snapshot.get("_rounds", 1)),
         "executor": ExecutorChoice.from_dict(snapshot.get("_executor")),
+        "plan": snapshot.get("_plan", snapshot.get("analysis")),
     }
 
 
@@ -166,13 +168,24 @@ def config_for_resume(directory: Path, force: bool, new_path: Path | None = None
     if candidate is None or not candidate.is_file():
         return config
     current = load_config(candidate)
-    if current.digest() == info["config_hash"]:
-        return config
-    if not force:
+    changed = current.digest() != info["config_hash"]
+    if changed and not force:
         raise UserError(
             f"the config {candidate} changed since session {directory.name} started; "
             "resume with --force to use the changed config, or restore the file"
         )
+    frozen, plan = info["plan"], current.to_dict().get("analysis")
+    if plan != frozen and not force:
+        raise UserError(
+            f"the [analysis] plan in {candidate} differs from the one frozen when session "
+            f"{directory.name} started; restore it, or resume with --force to record the "
+            "change as a deviation (the report keeps the frozen plan's verdicts)"
+        )
+    budget_then, budget_now = _budgets(config), _budgets(current)
+    if not changed and plan == frozen and budget_then == budget_now:
+        return config
+    from engine.events import BudgetChanged, PlanDeviation
+
     with runner_lock(directory):  # nothing is written to a session a runner holds
         writer = SessionWriter(directory / DB_NAME, create=False)
         try:
@@ -181,9 +194,23 @@ def config_for_resume(directory: Path, force: bool, new_path: Path | None = None
             snapshot.update({k: v for k, v in old.items() if k.startswith("_")})  # rounds, executor
             snapshot["_source"], snapshot["_path"] = current.source, str(candidate.resolve())
             writer.replace_config(snapshot, current.digest(), current.total_trials)
+            if plan != frozen:
+                writer.event(PlanDeviation(frozen=frozen or {}, now=plan or {}))
+            if budget_then != budget_now:
+                writer.event(BudgetChanged(before=budget_then, after=budget_now))
+            writer.flush()
         finally:
             writer.close()
     return current
+
+
+def _budgets(config: SweepConfig) -> dict:
+    """The budget keys of a config (they change no trial: a resume takes them from the file)."""
+    s = config.session
+    out = {"session": {"max_cost_usd": s.max_cost_usd, "max_tokens": s.max_tokens}}
+    for b in config.backbones:
+        out[b.name] = {"max_cost_usd": b.max_cost_usd, "max_total_tokens": b.max_total_tokens}
+    return out
 
 
 def migrate_session(directory: Path) -> tuple[int, int]:
@@ -280,6 +307,11 @@ async def execute_session(
             first = next((p for p in plans if p.key not in done_keys), None)
             own_pool = config.skills.pool == "self"
             manager.refresh(manager.bound_for(first.index if first else 0) if own_pool else None)
+            if any(c.ablate for c in config.conditions):  # arms generated from the library
+                from engine.skills.ablations import expand_for_round
+
+                config = expand_for_round(manager, config, writer, round_)
+                plans = plan_trials(config, round_)
             done = len(done_keys & {p.key for p in plans})
             progress = HeadlessProgress(len(plans), done, quiet=quiet)
             writer.on_wait = progress.store_wait

@@ -85,3 +85,46 @@ async def test_stop_when_decided_stops_the_arms_once_settled(tmp_path: Path) -> 
     assert settled == [("A", 8), ("ref", 8)]
     assert await _run(directory, rule=rule) == "finished"  # a resume keeps them settled
     assert query(db, "SELECT COUNT(*) FROM trials") == [(16,)]
+
+
+async def test_report_and_stats_session_show_the_plan_pairs_and_spend(
+    tmp_path: Path, capsys
+) -> None:
+    import json
+
+    from engine.cli import main
+    from engine.stats.report import write_report
+    from engine.stats.sequential import confidence_sequence
+
+    plan = '\n[analysis]\nreference = "ref"\nmargin = 0.2'
+    file = _config(tmp_path / "s.toml", analysis=plan, session="max_cost_usd = 100")
+    file.write_text(
+        file.read_text().replace("trials_per_condition = 3", "trials_per_condition = 30")
+    )
+    sessions = tmp_path / "sessions"
+    directory = create_session(load_config(file), sessions, file)
+    assert await _run(directory) == "finished"
+    # by hand over seeds 0..29: A wins on even seeds (15), ref on multiples of 3 (10),
+    # both on multiples of 6 (5): b = 10, c = 5, neither = 10; McNemar p = P(|X - 7.5| >= 2.5)
+    text = write_report(directory / "session.db", tmp_path / "report").read_text()
+    assert text.index("## Pre-registered analysis plan") < text.index("## Success on the final")
+    assert "- reference: ref; contrasts: A" in text
+    assert "NOT SHOWN on x: A vs ref differs by +16.7 points" in text
+    assert "| A | ref | x | 0 | 30 | 5 | 10 | 5 | 10 | +16.7 |" in text
+    assert "| session | 60 | 66,000 | 66.0000 | 100.0 | - | within budget |" in text
+    assert (tmp_path / "report" / "sequences.png").stat().st_size > 5000
+    assert (
+        main(["stats", "session", directory.name, "--sessions-dir", str(sessions), "--json"]) == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    arms = {a["condition"]: a for a in out["arms"]}
+    assert arms["A"]["cost_per_success_usd"] == pytest.approx(30 * 1.1 / 15)
+    cs = confidence_sequence(15, 30, 0.05)
+    assert (arms["A"]["cs_low"], arms["A"]["cs_high"]) == (cs.low, cs.high)
+    (contrast,) = out["contrasts"]
+    assert (contrast["paired"]["test"]["b"], contrast["paired"]["test"]["c"]) == (10, 5)
+    assert contrast["paired"]["test"]["p_exact_two_sided"] == pytest.approx(
+        2 * sum(math.comb(15, k) for k in range(6)) / 2**15
+    )
+    assert out["verdicts"][0]["verdict"] == "not shown"
+    assert out["spend"][-1]["cost_usd"] == pytest.approx(66.0)

@@ -1,4 +1,4 @@
-"""``autocapx stats ci|compare|equiv|paired|n-needed`` and ``autocapx report``.
+"""``autocapx stats ci|compare|equiv|paired|session|n-needed`` and ``autocapx report``.
 
 ``--json`` prints one JSON object with stable keys (documented in the README); rates and
 interval bounds are fractions, differences in percentage points are named ``*_pp``.
@@ -85,6 +85,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--confidence", type=float, default=0.95)
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(handler=_paired)
+
+    ses = s.add_parser(
+        "session",
+        help="a session's arms (Wilson and anytime-valid intervals, cost per success), paired "
+        "contrasts, the plan's verdicts and spend against budget",
+    )
+    ses.add_argument("session")
+    ses.add_argument("--json", action="store_true")
+    ses.add_argument("--sessions-dir", type=Path, default=None)
+    ses.set_defaults(handler=_session)
 
     nn = s.add_parser(
         "n-needed", help="trials per arm to separate two rates (two-sided, Cohen's h)"
@@ -179,6 +189,54 @@ def _paired(args: argparse.Namespace) -> int:
         )
     payload = {k: v for k, v in t.to_dict().items() if v is not None}
     return _emit(args, payload, text)
+
+
+def _session(args: argparse.Namespace) -> int:
+    from engine.stats.live import design_now
+    from engine.store.reader import SessionReader
+    from engine.store.sessions import find_session, sessions_root
+
+    reader = SessionReader(find_session(sessions_root(args.sessions_dir), args.session))
+    try:
+        d = design_now(reader)
+    finally:
+        reader.close()
+    if args.json:
+        print(json.dumps(d.to_dict()))
+        return 0
+    cs = f"{1 - d.alpha:.0%} CS"
+    lines = [f"arms (Wilson 95% at this n; {cs}: anytime-valid):"]
+    for a in d.arms:
+        per = "-" if a.cost_per_success_usd is None else f"${a.cost_per_success_usd:.4f}"
+        lines.append(
+            f"  {a.condition} · {a.backbone} · round {a.round}: {a.k}/{a.n} = {a.rate:.1%}  "
+            f"Wilson [{a.wilson_low:.1%}, {a.wilson_high:.1%}]  {cs} [{a.cs_low:.1%}, "
+            f"{a.cs_high:.1%}]  cost/success {per}" + ("  SETTLED" if a.settled else "")
+        )
+    if d.contrasts:
+        lines.append("paired by seed (against the reference):")
+    for c in d.contrasts:
+        p, s = c.paired, c.sequential
+        lines.append(
+            f"  {p.condition} - {p.reference} · {p.backbone} · round {p.round}: {p.n_pairs} pairs, "
+            f"b {p.test.b} c {p.test.c}, McNemar p {p.test.p_exact_two_sided:.3g}; anytime: "
+            f"{s.verdict} ({cs} of the difference [{100 * s.diff_low:+.1f}, "
+            f"{100 * s.diff_high:+.1f}] pp)"
+        )
+    if d.plan.plan is not None:
+        lines.append("pre-registered plan: " + "; ".join(d.plan.plan.lines()))
+        lines += [f"  DEVIATION: {x['frozen']} -> {x['now']}" for x in d.plan.deviations]
+        lines += [f"  {v.words}" for v in d.plan.verdicts]
+    lines.append("spend:")
+    for r in d.spend:
+        limit = f" of ${r.max_cost_usd:g}" if r.max_cost_usd else ""
+        limit += f", {r.max_tokens:,} tokens" if r.max_tokens else ""
+        lines.append(
+            f"  {r.scope}: ${r.cost_usd:.4f}{limit}, {r.tokens:,} tokens in "
+            f"{plural(r.calls, 'call')}" + (f"  ({r.reason})" if r.reason else "")
+        )
+    print("\n".join(lines))
+    return 0
 
 
 def _n_needed(args: argparse.Namespace) -> int:

@@ -55,23 +55,54 @@ _BARRIERS = (
 
 
 @dataclass(frozen=True)
-class _Stmt:
-    node: ast.stmt
+class _Shape:
+    """What a statement is, with names and constants erased (shared by equal statements)."""
+
     key: str
     stores: tuple[str, ...]
     loads: tuple[str, ...]
     api: tuple[str, ...]
-    constants: tuple[ast.Constant, ...]
+    constants: tuple[float | int, ...]
+    """Its numeric constants, in walk order."""
 
 
-def _stmt(node: ast.stmt) -> _Stmt:
+@dataclass(frozen=True)
+class _Stmt:
+    node: ast.stmt
+    shape: _Shape
+
+    @property
+    def key(self) -> str:
+        return self.shape.key
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return self.shape.stores
+
+    @property
+    def loads(self) -> tuple[str, ...]:
+        return self.shape.loads
+
+    @property
+    def api(self) -> tuple[str, ...]:
+        return self.shape.api
+
+
+def _is_number(n: ast.AST) -> bool:
+    return (
+        isinstance(n, ast.Constant)
+        and isinstance(n.value, int | float)
+        and not isinstance(n.value, bool)
+    )
+
+
+def _shape(node: ast.stmt) -> _Shape:
     parts: list[str] = []
     stores: list[str] = []
     loads: list[str] = []
     api: list[str] = []
-    constants: list[ast.Constant] = []
+    constants: list[float | int] = []
     for n in ast.walk(node):
-        kind = type(n).__name__
         if isinstance(n, ast.Name):
             if isinstance(n.ctx, ast.Load):
                 if n.id in _API or n.id in _MODULES or n.id in BUILTIN_NAMES:
@@ -82,8 +113,8 @@ def _stmt(node: ast.stmt) -> _Stmt:
                 stores.append(n.id)
             parts.append("N")
         elif isinstance(n, ast.Constant):
-            if isinstance(n.value, int | float) and not isinstance(n.value, bool):
-                constants.append(n)
+            if _is_number(n):
+                constants.append(n.value)
                 parts.append("C")
             else:
                 parts.append(repr(n.value)[:40])
@@ -94,14 +125,10 @@ def _stmt(node: ast.stmt) -> _Stmt:
         elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _API:
             api.append(n.func.id)
             parts.append("call")
-        elif isinstance(n, ast.expr_context):
-            continue
-        else:
-            parts.append(kind)
-    key = hashlib.sha1(" ".join(parts).encode()).hexdigest()[:12]
-    return _Stmt(
-        node,
-        key,
+        elif not isinstance(n, ast.expr_context):
+            parts.append(type(n).__name__)
+    return _Shape(
+        hashlib.sha1(" ".join(parts).encode()).hexdigest()[:12],
         tuple(dict.fromkeys(stores)),
         tuple(dict.fromkeys(loads)),
         tuple(api),
@@ -109,16 +136,34 @@ def _stmt(node: ast.stmt) -> _Stmt:
     )
 
 
-def _statement_lists(tree: ast.Module) -> list[list[ast.stmt]]:
-    lists = [tree.body]
-    for node in ast.walk(tree):
+_SHAPES: dict[str, _Shape] = {}
+
+
+def _stmt(node: ast.stmt, lines: list[str]) -> _Stmt:
+    """A statement with its shape; one-line statements' shapes are cached by their text (the
+    same lines recur across thousands of programs)."""
+    if node.end_lineno != node.lineno:
+        return _Stmt(node, _shape(node))
+    text = lines[node.lineno - 1][node.col_offset : node.end_col_offset]
+    shape = _SHAPES.get(text)
+    if shape is None:
+        if len(_SHAPES) > 200_000:
+            _SHAPES.clear()
+        shape = _SHAPES[text] = _shape(node)
+    return _Stmt(node, shape)
+
+
+def _statement_lists(body: list[ast.stmt], out: list[list[ast.stmt]]) -> list[list[ast.stmt]]:
+    """``body`` and every statement list nested in it (defs, loops, branches, handlers)."""
+    out.append(body)
+    for node in body:
         for attr in ("body", "orelse", "finalbody"):
-            if node is tree:
-                continue
-            body = getattr(node, attr, None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-                lists.append(body)
-    return lists
+            nested = getattr(node, attr, None)
+            if isinstance(nested, list) and nested and isinstance(nested[0], ast.stmt):
+                _statement_lists(nested, out)
+        for handler in getattr(node, "handlers", ()) or ():
+            _statement_lists(handler.body, out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -132,22 +177,64 @@ class _Occurrence:
     """Names the block reads after the window (which of its assignments it returns)."""
 
 
-_PARSED: dict[str, list[list[_Stmt]] | None] = {}
+_CHUNKS: dict[str, tuple[list[_Stmt], list[list[_Stmt]]] | None] = {}
+_CONTINUES = (")", "]", "}", "#", "else", "elif", "except", "finally", "@")
 
 
-def _parsed(code: str) -> list[list[_Stmt]] | None:
-    if code in _PARSED:
-        return _PARSED[code]
+def _chunks(code: str) -> list[str]:
+    """The text of each top-level statement, cut where a line starts at column 0 (a line that
+    closes a bracket or continues a compound statement stays with its statement)."""
+    out: list[list[str]] = []
+    for line in code.splitlines():
+        starts = bool(line) and not line[0].isspace() and not line.startswith(_CONTINUES)
+        if starts and not (out and out[-1][-1].rstrip().endswith(("\\", ",", "(", "[", "{"))):
+            out.append([line])
+        elif out:
+            out[-1].append(line)
+        elif line.strip():
+            out.append([line])
+    return ["\n".join(c) for c in out]
+
+
+def _chunk(text: str) -> tuple[list[_Stmt], list[list[_Stmt]]] | None:
+    """(its top-level statements, the statement lists nested in them), cached by text: the
+    same statements recur across thousands of programs, so each is parsed once."""
+    if text in _CHUNKS:
+        return _CHUNKS[text]
     try:
-        tree = ast.parse(code)
+        tree = ast.parse(text)
     except (SyntaxError, ValueError):
         out = None
     else:
-        out = [[_stmt(s) for s in body] for body in _statement_lists(tree)]
-    if len(_PARSED) > 50_000:
-        _PARSED.clear()
-    _PARSED[code] = out
+        lines = text.splitlines()
+        lists = [[_stmt(s, lines) for s in body] for body in _statement_lists(tree.body, [])]
+        out = (lists[0], lists[1:])
+    if len(_CHUNKS) > 200_000:
+        _CHUNKS.clear()
+    _CHUNKS[text] = out
     return out
+
+
+def _parsed(code: str) -> list[list[_Stmt]] | None:
+    """Every statement list of a program (None if it does not parse)."""
+    top: list[_Stmt] = []
+    nested: list[list[_Stmt]] = []
+    for text in _chunks(code):
+        parts = _chunk(text)
+        if parts is None:
+            return _parsed_whole(code)
+        top += parts[0]
+        nested += parts[1]
+    return [top, *nested]
+
+
+def _parsed_whole(code: str) -> list[list[_Stmt]] | None:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+    lines = code.splitlines()
+    return [[_stmt(s, lines) for s in body] for body in _statement_lists(tree.body, [])]
 
 
 def _window_key(stmts: tuple[_Stmt, ...]) -> str:
@@ -248,17 +335,16 @@ def generate(group: list[_Occurrence]) -> Candidate:
     """The generated candidate of one recurring sequence (see the module docstring)."""
     first = group[0]
     stmts = first.stmts
-    constants = [c for s in stmts for c in s.constants]
-    columns = [[c.value for s in o.stmts for c in s.constants] for o in group]
-    replace: dict[int, str] = {}
+    columns = [[v for s in o.stmts for v in s.shape.constants] for o in group]
+    by_position: dict[int, str] = {}
     defaults: list[tuple[str, object]] = []
-    for i, node in enumerate(constants):
+    for i in range(len(columns[0])):
         values = [col[i] for col in columns if i < len(col)]
         if len(set(values)) > 1:
             name = f"value{len(defaults) + 1}"
-            replace[id(node)] = name
+            by_position[i] = name
             defaults.append((name, Counter(values).most_common(1)[0][0]))
-    body = _lift_by_position(stmts, replace, constants)
+    body = _lift_by_position(stmts, by_position)
     stored: set[str] = set()
     params: list[str] = []
     for s in stmts:
@@ -288,25 +374,18 @@ def generate(group: list[_Occurrence]) -> Candidate:
     return GeneratedCandidate(info, [o.provenance for o in group], first.code_index)
 
 
-def _lift_by_position(
-    stmts: tuple[_Stmt, ...], replace: dict[int, str], constants: list[ast.Constant]
-) -> list[ast.stmt]:
-    """Copies of the statements with the varying constants (by walk position) as names."""
-    order = {id(c): i for i, c in enumerate(constants)}
-    names_by_pos = {order[k]: v for k, v in replace.items()}
+def _lift_by_position(stmts: tuple[_Stmt, ...], by_position: dict[int, str]) -> list[ast.stmt]:
+    """Copies of the statements with the numeric constants at the given walk positions (over
+    the whole window) replaced by parameter names."""
     out = []
     position = 0
     for s in stmts:
         copy = ast.parse(ast.unparse(s.node)).body[0]
         mapping: dict[int, str] = {}
         for n in ast.walk(copy):
-            if (
-                isinstance(n, ast.Constant)
-                and isinstance(n.value, int | float)
-                and not isinstance(n.value, bool)
-            ):
-                if position in names_by_pos:
-                    mapping[id(n)] = names_by_pos[position]
+            if _is_number(n):
+                if position in by_position:
+                    mapping[id(n)] = by_position[position]
                 position += 1
         out.append(_Lift(mapping).visit(copy))
     return out

@@ -229,11 +229,12 @@ def _session(args: argparse.Namespace) -> int:
         lines += [f"  {v.words}" for v in d.plan.verdicts]
     lines.append("spend:")
     for r in d.spend:
-        limit = f" of ${r.max_cost_usd:g}" if r.max_cost_usd else ""
-        limit += f", {r.max_tokens:,} tokens" if r.max_tokens else ""
+        limits = [f"${r.max_cost_usd:g}"] if r.max_cost_usd else []
+        limits += [f"{r.max_tokens:,} tokens"] if r.max_tokens else []
         lines.append(
-            f"  {r.scope}: ${r.cost_usd:.4f}{limit}, {r.tokens:,} tokens in "
-            f"{plural(r.calls, 'call')}" + (f"  ({r.reason})" if r.reason else "")
+            f"  {r.scope}: ${r.cost_usd:.4f}, {r.tokens:,} tokens in {plural(r.calls, 'call')}"
+            + (f" (budget {' and '.join(limits)})" if limits else "")
+            + (f"; {r.reason}" if r.reason else "")
         )
     print("\n".join(lines))
     return 0

@@ -130,3 +130,49 @@ def test_paired_difference_counts_pairs_by_hand() -> None:
     assert d.mcnemar_p == pytest.approx(2 * (1 + 6) / 64)  # exact binomial, 1 of 6 discordant
     assert d.low < d.diff < d.high
     assert paired_difference([]).n_pairs == 0
+
+
+class _Reader:
+    """The two queries version_curve makes, answered from lists written here."""
+
+    def __init__(self, versions: list[dict], trials: list[dict]) -> None:
+        self.versions, self.rows = versions, trials
+
+    def library_version_rows(self) -> list[dict]:
+        return self.versions
+
+    def trials(self, status: str | None = None) -> list[dict]:
+        return self.rows
+
+
+def test_learning_curve_per_library_version_with_size_and_churn() -> None:
+    from engine.skills.evolution import version_curve
+
+    def skills(*names: str) -> list[dict]:
+        return [{"id": n, "name": n} for n in names]
+
+    versions = [
+        {"version": "C2-a", "skills": skills("f", "g")},
+        {"version": "C2-b", "skills": skills("g", "h", "i")},
+    ]
+    outcomes = {"C2-a": [1, 0, 1], "C2-b": [1, 1, 1, 1]}
+    trials = []
+    index = 0
+    for version, wins in outcomes.items():
+        for won in wins:
+            trials.append(
+                {
+                    "condition": "C2",
+                    "library_version": version,
+                    "round": 0,
+                    "trial_index": index,
+                    "final_success": won,
+                }
+            )
+            index += 1
+    trials.reverse()  # finishing order must not matter
+    a, b = version_curve(_Reader(versions, trials))  # type: ignore[arg-type]
+    assert (a.version, a.success.k, a.success.n, a.size, a.first_trial) == ("C2-a", 2, 3, 2, 0)
+    assert (b.version, b.success.k, b.success.n, b.size) == ("C2-b", 4, 4, 3)
+    assert (b.added, b.removed, b.churn) == (("h", "i"), ("f",), 3)
+    assert b.success.low < 1.0 == b.success.high

@@ -418,6 +418,9 @@ async def _fingerprint_async(
     def worker() -> SandboxWorker:
         w = SandboxWorker("engine.skills.behaviour:build_probe_env", {"probes": probes})
         w.seed_code = library
+        # a fresh interpreter, not a fork of a zygote: the probe environment needs no simulator,
+        # and this runs on a short-lived event loop of its own (see fingerprint_all)
+        w.use_fork_server = False
         return w
 
     out: dict[str, Fingerprint] = {}

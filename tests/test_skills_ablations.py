@@ -176,3 +176,10 @@ def test_learning_curve_per_library_version_with_size_and_churn() -> None:
     assert (b.version, b.success.k, b.success.n, b.size) == ("C2-b", 4, 4, 3)
     assert (b.added, b.removed, b.churn) == (("h", "i"), ("f",), 3)
     assert b.success.low < 1.0 == b.success.high
+
+
+def test_a_generated_library_without_sequence_mining_is_refused() -> None:
+    text = BASE.format(line="").replace('library = "C2"', 'library = "generated"')
+    with pytest.raises(ConfigError, match="skills.sequences = true"):
+        parse_config(text)
+    assert parse_config(text.replace("[skills]\n", "[skills]\nsequences = true\n"))

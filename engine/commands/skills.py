@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = sk_sub.add_parser("show", help="one skill: source, gates, provenance, decisions")
     show.add_argument("session")
     show.add_argument("skill", help="skill id or name")
+    show.add_argument("--json", action="store_true", help="the evidence as one JSON object")
     use = sk_sub.add_parser(
         "usage", help="calls per skill, top share, dead skills, rewrites on retry"
     )
@@ -93,7 +94,7 @@ def _skills(args: argparse.Namespace) -> int:
             return _list(reader, args)
         if args.skills_command == "usage":
             return _usage(reader, args)
-        return _show(reader, args.skill)
+        return _show(reader, args.skill, args.json)
     finally:
         reader.close()
 
@@ -181,7 +182,7 @@ def _usage(reader, args) -> int:
     return 0
 
 
-def _show(reader, ref: str) -> int:
+def _show(reader, ref: str, as_json: bool = False) -> int:
     from engine.errors import UserError
 
     rows = reader.skills_named(ref)
@@ -195,6 +196,17 @@ def _show(reader, ref: str) -> int:
     from engine.skills.evidence import evidence_lines, skill_evidence
 
     evidence = skill_evidence(reader, s["id"])
+    if as_json:
+        import dataclasses
+
+        out = dataclasses.asdict(evidence)
+        out["source"] = s["source"]
+        out["gates"] = [
+            {"gate": g["gate"], "passed": bool(g["passed"]), "reason": g["reason"]}
+            for g in reader.gate_results(s["id"])
+        ]
+        print(json.dumps(out))
+        return 0
     lines = evidence_lines(evidence, width=160)
     print(lines[0])
     print(

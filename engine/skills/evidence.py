@@ -299,7 +299,7 @@ def evidence_lines(e: SkillEvidence, width: int = 100) -> list[str]:
     ]
     shown = ", ".join(f"{m.trial_key}#{m.block}" for m in e.mined_from[:6])
     more = f" … (first {len(e.mined_from)} kept)" if len(e.mined_from) > 6 else ""
-    lines.append(f"mined from {e.occurrences} trial(s): {shown or '-'}{more}"[:width])
+    lines.append(f"mined from {e.occurrences} trial(s), blocks: {shown or '-'}{more}"[: width + 60])
     if e.versions:
         lines.append(f"in {len(e.versions)} library version(s):")
         for v in e.versions:

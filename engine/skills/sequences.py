@@ -14,7 +14,9 @@ the study's proposed next step is to mine the call sequences themselves. Here:
 3. A key found in at least ``min_trials`` distinct successful trials is a recurring sequence;
    longer ones win, and a shorter one all of whose occurrences lie inside a longer kept one is
    dropped.
-4. Each becomes a **generated** candidate: the first occurrence's statements as the body of a
+4. Each becomes a **generated** candidate (named after its steps, ``seq_observe_then_segment``,
+   with ``_2``, ``_3`` ... when a better-ranked one took the name): the first occurrence's
+   statements as the body of a
    function whose parameters are the names it reads from outside, plus one parameter (with the
    most common value as its default) for every constant that varies between occurrences; it
    returns the names it assigns that its block used afterwards. Its docstring says it was
@@ -331,7 +333,7 @@ class GeneratedCandidate(Candidate):
         return GENERATED_PREFIX + self.info.skill_id
 
 
-def generate(group: list[_Occurrence]) -> Candidate:
+def generate(group: list[_Occurrence], taken: frozenset[str] = frozenset()) -> Candidate:
     """The generated candidate of one recurring sequence (see the module docstring)."""
     first = group[0]
     stmts = first.stmts
@@ -363,7 +365,12 @@ def generate(group: list[_Occurrence]) -> Candidate:
         f"{first.provenance.trial_key} block {first.provenance.block})."
     )
     args = ", ".join(params + [f"{n}={v!r}" for n, v in defaults])
-    lines = [f"def {_name(api)}({args}):", f'    """{doc}"""']
+    name = base = _name(api)
+    n = 1
+    while name in taken:  # a library holds one function per name: keep them apart
+        n += 1
+        name = f"{base}_{n}"
+    lines = [f"def {name}({args}):", f'    """{doc}"""']
     for stmt in body:
         lines += ["    " + line for line in ast.unparse(stmt).splitlines()]
     if outputs:
@@ -397,11 +404,13 @@ def generated_candidates(
     """Generated candidates from the recurring call sequences of ``blocks`` (best first)."""
     out: list[Candidate] = []
     seen: set[str] = set()
+    names: set[str] = set()
     for group in recurring(blocks, min_trials):
-        g = generate(group)
+        g = generate(group, frozenset(names))
         if g.id in seen:
             continue
         seen.add(g.id)
+        names.add(g.name)
         out.append(g)
         if len(out) >= limit:
             break

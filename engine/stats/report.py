@@ -27,6 +27,7 @@ from pathlib import Path
 from engine.errors import UserError
 from engine.skills.ablations import marginal_effects
 from engine.skills.evolution import version_curve
+from engine.skills.saturation import defs_per_block
 from engine.skills.usage import Arm, UsageReport, usage_by_arm
 from engine.skills.usage import merged as merge_usage
 from engine.stats.analysis import PlanReport, session_verdicts
@@ -67,6 +68,8 @@ class ReportData:
     """Marginal effect of each ablation arm (engine.skills.ablations.MarginalEffect)."""
     versions: list = field(default_factory=list)
     """Success per library version (engine.skills.evolution.VersionPoint)."""
+    saturation: dict = field(default_factory=dict)
+    """Round -> (condition, backbone) -> top-level defs per executed block (library arms)."""
 
     @property
     def rounds(self) -> list[int]:
@@ -112,6 +115,14 @@ def collect(reader: SessionReader, reference: str | None = None) -> ReportData:
     data.usage = usage_by_arm(reader)
     data.effects = marginal_effects(reader)
     data.versions = version_curve(reader)
+    libraries = {c["name"]: c["library"] for c in config.get("conditions") or []}
+    libraries.update({r.condition: libraries.get(r.condition, "") for r in rows})
+    for name in list(libraries):  # ablation arms vary their condition's (mined) library
+        if not libraries[name]:
+            base = next((b for b in libraries if libraries[b] and name.startswith(b + "-")), "")
+            libraries[name] = libraries.get(base, "none") or "none"
+    if len(data.rounds) > 1:
+        data.saturation = {k: defs_per_block(reader, k, libraries) for k in data.rounds}
     data.gate_failures = reader.gate_failure_counts()
     data.candidates, data.promoted = reader.skill_counts()
     return data
@@ -369,6 +380,24 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
             lines.append(f"| {condition} | " + " | ".join(cells) + " |")
         if "learning" in images:
             lines += ["", f"![success per round]({images['learning']})"]
+        arms = sorted({arm for per in data.saturation.values() for arm in per})
+        if arms:
+            lines += [
+                "",
+                "Saturation: top-level `def`s per executed block of each library arm, per round"
+                " (the study's measure: a dense library makes the LLM stop writing functions):",
+                "",
+                "| arm | " + " | ".join(f"round {k}" for k in data.rounds) + " |",
+                "|---|" + "---:|" * len(data.rounds),
+            ]
+            for arm in arms:
+                cells = [
+                    "-"
+                    if arm not in data.saturation.get(k, {})
+                    else f"{data.saturation[k][arm]:.2f}"
+                    for k in data.rounds
+                ]
+                lines.append(f"| {arm[0]} · {arm[1]} | " + " | ".join(cells) + " |")
     lines += _effects_md(data) + _versions_md(data)
     lines += ["", "## Skills", ""]
     lines.append(f"{data.candidates} candidates mined, {data.promoted} promoted.")
@@ -441,7 +470,8 @@ def _effects_md(data: ReportData) -> list[str]:
 
 def _versions_md(data: ReportData) -> list[str]:
     """The learning curve per library version, with size and churn (mined conditions)."""
-    points = [v for v in data.versions if v.version != "none"]
+    mined = {v.condition for v in data.versions if v.version != "none"}
+    points = [v for v in data.versions if v.condition in mined]
     if len({(v.condition, v.version) for v in points}) <= len({v.condition for v in points}):
         return []  # every condition kept one version: nothing evolved
     lines = [

@@ -31,8 +31,10 @@ from engine.trial.records import TrialRecord
 from engine.trial.spec import TrialSpec
 
 RAY_MISSING = "the ray executor needs Ray on this machine: pip install 'autocapx[ray]'"
-FORWARDED_ENV = ("MUJOCO_GL", "PYOPENGL_PLATFORM")
-"""Rendering settings the head passes on, so workers render the way the head would."""
+FORWARDED_ENV = ("MUJOCO_GL", "PYOPENGL_PLATFORM", "AUTOCAPX_WORKER_START")
+"""Rendering settings and how sandbox workers start (``engine.sandbox.zygote``) that the head
+passes on, so workers render and start the way the head's would. Each trial slot (actor) has
+its own fork server, started with its first trial and reused by the trials after it."""
 PLACEMENT_WARN_S = 30.0
 """Say so when Ray has not found room for a trial slot for this long."""
 

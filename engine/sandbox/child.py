@@ -120,10 +120,12 @@ class Worker:
 
     # --------------------------------------------------------------- start
     def start(self, msg: dict) -> dict:
+        t0 = time.perf_counter()
         module_name, _, attr = msg["factory"].partition(":")
         factory = getattr(importlib.import_module(module_name), attr)
         kwargs = dict(msg.get("kwargs") or {})
         self.env = factory(**kwargs)
+        t_env = time.perf_counter()
         if hasattr(self.env, "set_status_listener"):
             self.env.set_status_listener(self._on_status)
         self.want_frames = bool(msg.get("frames"))
@@ -148,6 +150,7 @@ class Worker:
 
         if hasattr(self.env, "prepare"):
             self.env.prepare()  # e.g. create the GL context while ctypes may still load libraries
+        t_prepare = time.perf_counter()
         # modules become read-only proxies, functions trusted API calls (for the audit hook)
         self.namespace = sandbox_namespace(self.env.namespace)
         install_audit_hook()
@@ -179,6 +182,11 @@ class Worker:
         self._api_counts = trusted(counts) if counts else (lambda: {})
         self.namespace.update(self.library)
         ready = {"type": "ready", "status": self._status(), "summary": self._summary()}
+        ready["phases"] = {  # where a worker's start goes (bench/trial_bench.py prints it)
+            "environment": t_env - t0,
+            "first_frame": t_prepare - t_env,
+            "guards_and_library": time.perf_counter() - t_prepare,
+        }
         if self.want_frames and hasattr(self.env, "frame_png"):
             ready["frame"] = base64.b64encode(self._frame()).decode()
         return ready

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from engine.errors import WorkerLost
 from engine.sandbox.guards import CPU_LIMIT_EXIT
 from engine.sandbox.result import ExecResult
+from engine.world import CAMERA_SIZE, ENV_FACTORY
 
 DEFAULT_MEMORY_BYTES = 6 * 2**30
 """Address-space cap per worker. MuJoCo's software GL reserves a lot of virtual memory."""
@@ -177,6 +178,14 @@ class SandboxWorker:
         """CPU seconds the last block used, as the worker measured it (None: not measured,
         e.g. the kernel's backstop ended it, or it never ran)."""
         self.startup_s = 0.0
+        self.use_fork_server = True
+        """Start the worker as a fork of this process's zygote where that is safe (else, or
+        when False, as a fresh interpreter); either way it runs ``engine.sandbox.child``."""
+        self.start_mode = ""
+        """How the current process was started: "fork" or "spawn"."""
+        self.start_phases: dict[str, float] = {}
+        """Seconds of the last start by phase (fork; the worker's environment, first frame,
+        guards and library), as measured on each side."""
         self.initial: dict = {}
         self._stderr_tail = b""
         self._stderr_task: asyncio.Task | None = None
@@ -189,18 +198,22 @@ class SandboxWorker:
         """Start the process and build the environment; returns its initial status/summary."""
         t0 = time.perf_counter()
         self.ended_by_parent = False
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "engine.sandbox.child",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=_LINE_LIMIT,
-            env=child_environment(self.extra_env),
-            cwd=_PROJECT_ROOT,
-        )
+        self.start_phases = {}
+        self.proc = await self._fork() if self.use_fork_server else None
+        if self.proc is None:
+            self.start_mode = "spawn"
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "engine.sandbox.child",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                limit=_LINE_LIMIT,
+                env=child_environment(self.extra_env),
+                cwd=_PROJECT_ROOT,
+            )
         self._stderr_task = asyncio.create_task(self._drain_stderr())
         request = {
             "op": "start",
@@ -230,10 +243,37 @@ class SandboxWorker:
             await self.kill()
             raise SandboxError(reply["message"])
         self.startup_s = time.perf_counter() - t0
+        self.start_phases.update(reply.get("phases") or {})
         self.initial = reply
         if reply.get("frame"):
             self.initial_frame = base64.b64decode(reply["frame"])
         return reply
+
+    async def _fork(self):
+        """A worker forked by this process's zygote, or None where workers are spawned (see
+        :mod:`engine.sandbox.zygote`). The worker's environment is the zygote's (the same
+        allow-list) plus :attr:`extra_env`."""
+        from engine.sandbox import zygote
+
+        server = await zygote.client(child_environment())
+        if server is None:
+            return None
+        scene = None
+        if self.factory == ENV_FACTORY:
+            scene = (
+                str(self.kwargs.get("task", "cube_lift")),
+                str(self.kwargs.get("quality", "full")),
+                int(self.kwargs.get("camera_size") or CAMERA_SIZE),
+            )
+        t0 = time.perf_counter()
+        try:
+            proc = await server.fork(dict(self.extra_env), scene, _LINE_LIMIT)
+        except (OSError, RuntimeError) as exc:  # the zygote just died: spawn this one
+            logging.getLogger(__name__).warning("autocapx: fork server failed (%s); spawning", exc)
+            return None
+        self.start_mode = "fork"
+        self.start_phases["fork"] = time.perf_counter() - t0
+        return proc
 
     async def _ended(self, cpu_budget_s: float | None = None) -> str:
         """The worker stopped answering: wait for it to exit (killing it if it lingers) and say

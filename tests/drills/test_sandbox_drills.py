@@ -7,7 +7,8 @@ result is that of an uninterrupted run of the same seed. A block that overruns i
 wall-clock or CPU limit is the LLM's doing: the trial goes on and the LLM is told.
 
 The external kill hits the sandbox process of *this* test only: found in ``/proc`` as a
-``python -m engine.sandbox.child`` descended from the test process (other tests or sweeps on
+``python -m engine.sandbox.child`` (or a worker forked by the fork server, named
+``autocapx-worker``) descended from the test process (other tests or sweeps on
 the machine are never touched). Nothing here bounds wall time: a loaded machine makes these
 drills slower, never different.
 """
@@ -30,6 +31,7 @@ import pytest
 from engine.config import load_config
 from engine.llm.replay import ReplayBackend
 from engine.sandbox.worker import SandboxWorker
+from engine.sandbox.zygote import WORKER_NAME, zygote_pids
 from engine.store.reader import SessionReader
 from engine.sweep.session import create_session, execute_session
 from engine.trial.block_runner import BlockRunner
@@ -62,7 +64,8 @@ def sandbox_processes(ancestor: int | None = None) -> list[int]:
             continue  # gone meanwhile
         fields = stat.rsplit(")", 1)[1].split()
         parent[int(entry)] = int(fields[1])
-        if b"engine.sandbox.child" in cmdline and fields[0] != "Z":
+        forked = stat.split("(", 1)[1].startswith(WORKER_NAME + ")")  # by the fork server
+        if (b"engine.sandbox.child" in cmdline or forked) and fields[0] != "Z":
             workers.append(int(entry))
 
     def descends(pid: int) -> bool:
@@ -88,8 +91,14 @@ def _exit_name(status: int) -> str:
 
 
 def _children_cpu() -> float:
+    """CPU time of the workers reaped so far: this process's children (spawned workers) and
+    the fork server's (forked workers, from its /proc entry: cutime + cstime)."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
+    total = used.ru_utime + used.ru_stime
+    for pid in zygote_pids():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _replay_sweep(tmp_path: Path, name: str, n: int = 2) -> Path:

@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlite_utils
-
 from engine.errors import UserError
 from engine.events import Event, decode
-from engine.store.db import open_db, sqlite_errors
+from engine.store import trial_query
+from engine.store.db import Database, open_db, sqlite_errors
+from engine.store.liveness import RunnerState, runner_state
+from engine.store.trial_query import TrialFilter
 
 COMMAND_ACTIONS = ("pause", "resume", "stop", "approve", "veto")
 
@@ -66,7 +67,7 @@ class SessionReader:
         *,
         check: bool = False,
         timeout_s: float | None = None,
-        db: sqlite_utils.Database | None = None,
+        db: Database | None = None,
     ) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
@@ -79,7 +80,7 @@ class SessionReader:
         """A reader on an open connection (the runner's own, or one a caller opened)."""
         if isinstance(source, SessionReader):
             return source
-        return cls(Path("<connection>"), db=sqlite_utils.Database(source))
+        return cls(Path("<connection>"), db=Database(source))
 
     def _rows(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         with sqlite_errors(self.path):
@@ -102,6 +103,13 @@ class SessionReader:
         info["config"] = json.loads(info.pop("config_json"))
         info["privileged"] = privileged_labels(info["config"])
         return info
+
+    def runner_state(self) -> RunnerState:
+        """Whether a runner is alive, stalled or gone (from its heartbeat; writes nothing)."""
+        row = self._one("SELECT status, pid, host, heartbeat_at, created_at FROM session")
+        if row is None:
+            raise UserError(f"{self.path} holds no session (it was never initialised)")
+        return runner_state(row, time.time())
 
     def progress(self) -> dict:
         """Counts of trial runs by status, and completed trials and successes."""
@@ -142,6 +150,24 @@ class SessionReader:
             "n_blocks, end_reason, wall_time_s FROM trials WHERE status = 'done' "
             "ORDER BY run_id DESC LIMIT ?",
             (limit,),
+        )
+
+    def trial_page(
+        self, trial_filter: TrialFilter, sort: str = "run", offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[dict]]:
+        """How many trial runs match, and the ``limit`` of them from ``offset`` in ``sort``
+        order (see :mod:`engine.store.trial_query`)."""
+        sql, params = trial_query.count_sql(trial_filter)
+        total = int(self._value(sql, params) or 0)
+        sql, params = trial_query.page_sql(trial_filter, sort, offset, limit)
+        return total, self._rows(sql, params)
+
+    def finished_in_order(self) -> list[dict]:
+        """Every done trial in the order it finished: what the live curves are made of."""
+        return self._rows(
+            "SELECT condition, backbone, round, final_success, finished_at, cost_usd, "
+            "prompt_tokens, completion_tokens FROM trials WHERE status = 'done' "
+            "ORDER BY finished_at, run_id"
         )
 
     def arm_status_counts(self, status: str) -> dict[tuple[str, str, int], int]:
@@ -343,6 +369,37 @@ class SessionReader:
             for r in self._rows("SELECT version, skill_ids_json FROM library_versions")
         }
 
+    def library_version_rows(self) -> list[dict]:
+        """Every library version in the order it was built: version, condition, round, when,
+        its skills ({"id", "name"}) and note (provenance: which versions held a skill)."""
+        rows = self._rows(
+            "SELECT version, condition, round, created_at, skill_ids_json, note "
+            "FROM library_versions ORDER BY created_at, version"
+        )
+        for r in rows:
+            r["skills"] = json.loads(r.pop("skill_ids_json"))
+        return rows
+
+    def skill_call_rows(self, name: str) -> list[tuple]:
+        """(run id, block, calls, raised) of every run-time call record of library skill
+        ``name`` in completed trials (the sandbox counts skills by name behind its wrappers)."""
+        with sqlite_errors(self.path):
+            return self.conn.execute(
+                "SELECT c.run_id, c.block_idx, c.calls, c.raised FROM calls c "
+                "JOIN trials t ON t.run_id = c.run_id WHERE t.status = 'done' "
+                "AND c.kind = 'skill' AND c.name = ? ORDER BY c.run_id, c.block_idx",
+                (name,),
+            ).fetchall()
+
+    def run_calls(self, run_id: int) -> list[tuple]:
+        """(block, kind, name, calls, raised) counted at run time in one run."""
+        with sqlite_errors(self.path):
+            return self.conn.execute(
+                "SELECT block_idx, kind, name, calls, raised FROM calls WHERE run_id = ? "
+                "ORDER BY block_idx, kind, name",
+                (run_id,),
+            ).fetchall()
+
     def library_version(self, version: str) -> dict | None:
         row = self._one("SELECT * FROM library_versions WHERE version = ?", (version,))
         if row is not None:
@@ -356,6 +413,12 @@ class SessionReader:
         sent to: if that runner is gone, the next one expires it instead of acting on it."""
         if action not in COMMAND_ACTIONS:
             raise UserError(f"unknown command {action!r} (known: {', '.join(COMMAND_ACTIONS)})")
+        runner = self.runner_state()
+        if not runner.can_take_commands:  # a queued command would wait for nobody
+            raise UserError(
+                f"no runner is alive to take {action!r}: {runner.words()}; "
+                "resume the session first (autocapx resume)"
+            )
         who = who or os.environ.get("USER") or "viewer"
         db = open_db(self.path, migrate=False, timeout_s=self.timeout_s)
         try:

@@ -198,6 +198,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE session ADD COLUMN runner_generation INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE commands ADD COLUMN generation INTEGER",
     ],
+    # 6: the runner's heartbeat, so a viewer can tell a live runner from a stalled or dead one
+    [
+        "ALTER TABLE session ADD COLUMN heartbeat_at REAL",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

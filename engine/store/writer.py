@@ -20,12 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import sqlite_utils
-
 from engine.errors import UserError
 from engine.events import CommandHandled, Event, SessionState, StoreWaited, encode
 from engine.store import history, waiting
-from engine.store.db import is_busy, open_db, sqlite_errors
+from engine.store.db import Database, is_busy, open_db, sqlite_errors
 from engine.store.reader import SessionReader
 from engine.trial.records import BlockRecord, FailedCall, TrialRecord
 
@@ -57,7 +55,7 @@ class SessionWriter:
         accept_lost_history: bool = False,
     ) -> None:
         self.path = Path(path)
-        self.db: sqlite_utils.Database = open_db(
+        self.db: Database = open_db(
             self.path, create=create, accept_lost_history=accept_lost_history
         )
         self.conn = self.db.conn
@@ -174,14 +172,19 @@ class SessionWriter:
 
         def write() -> object:
             self.conn.execute(
-                "UPDATE session SET pid = ?, host = ?, updated_at = ?, "
+                "UPDATE session SET pid = ?, host = ?, updated_at = ?, heartbeat_at = ?, "
                 "runner_generation = runner_generation + 1",
-                (os.getpid(), socket.gethostname(), time.time()),
+                (os.getpid(), socket.gethostname(), time.time(), time.time()),
             )
             return self.conn.execute("SELECT runner_generation FROM session").fetchone()[0]
 
         self.generation = int(self._write(write))
         return info
+
+    def heartbeat(self) -> None:
+        """Say this runner is alive (viewers tell alive, stalled and gone by its age)."""
+        now = time.time()
+        self._write(lambda: self.conn.execute("UPDATE session SET heartbeat_at = ?", (now,)))
 
     def set_status(self, status: str, **fields: object) -> None:
         sets = ", ".join(f"{k} = ?" for k in ("status", "updated_at", *fields))

@@ -48,23 +48,26 @@ def _run_app(db: Path, owns_engine: bool) -> int:
 def _say_where_things_are(db: Path, result: object, owns_engine: bool) -> None:
     """After the console: the sweep's result so far and the next commands, pasteable here."""
     from engine.errors import UserError
-    from engine.invocation import command_prefix
+    from engine.invocation import command_prefix, session_argument
     from engine.stats.ending import ending_lines
     from engine.store.reader import SessionReader
     from engine.store.sessions import sessions_root
 
     prefix = command_prefix()
+    where = session_argument(db.parent, sessions_root(None))
     try:
         reader = SessionReader(db)
         try:
             status = reader.session()["status"]
+            running = reader.runner_state().can_take_commands
             lines = ending_lines(reader, db.parent, status, prefix, sessions_root(None))
         finally:
             reader.close()
     except UserError:
+        print(f"re-attach with: {prefix} attach {where}")
         return
-    if result == "detached" and owns_engine and status not in ("finished", "stopped"):
-        print(f"the sweep keeps running; re-attach with: {prefix} attach {db.parent.name}")
+    if running and result != "stopped":  # every way out says how to come back
+        print(f"the sweep keeps running; re-attach with: {prefix} attach {where}")
     for line in lines:
         print(line)
 

@@ -46,3 +46,17 @@ def command_prefix(
         return "autocapx"
     python = Path(executable or sys.executable)
     return f"{_short(python, cwd)} -m engine"
+
+
+def typed_path(path: Path) -> str:
+    """``path`` as typed from the working directory (absolute when that is shorter)."""
+    rel = os.path.relpath(path, Path.cwd())
+    return str(path) if rel.startswith(os.pardir + os.sep + os.pardir) else rel
+
+
+def session_argument(directory: Path, default_root: Path) -> str:
+    """How to name session ``directory`` on a command line typed here: its id, with
+    ``--sessions-dir`` when it is not under the sessions root the command would look in."""
+    if directory.parent.resolve() == default_root.resolve():
+        return directory.name
+    return f"{directory.name} --sessions-dir {typed_path(directory.parent)}"

@@ -3,17 +3,11 @@ and the commands to look at it (headless runs and the console print the same lin
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from engine.invocation import session_argument, typed_path
 from engine.stats.summary import live_summary
 from engine.store.reader import SessionReader
-
-
-def _here(path: Path) -> str:
-    """``path`` as typed from the working directory (absolute when that is shorter)."""
-    rel = os.path.relpath(path, Path.cwd())
-    return str(path) if rel.startswith(os.pardir + os.sep + os.pardir) else rel
 
 
 def ending_lines(
@@ -34,10 +28,8 @@ def ending_lines(
             f"  {arm:{width}}  {r.k}/{r.n} = {100 * r.rate:3.0f}%  "
             f"({100 * r.low:.0f}–{100 * r.high:.0f}%)"
         )
-    where = _here(directory)
-    session = directory.name
-    if directory.parent.resolve() != default_root.resolve():  # say where, as run from here
-        session += f" --sessions-dir {_here(directory.parent)}"
+    where = typed_path(directory)
+    session = session_argument(directory, default_root)
     lines.append(f"session: {where}")
     lines.append("next:")
     if status not in ("finished",):

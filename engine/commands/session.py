@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -165,8 +166,20 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"session {directory.name}{label}: {plural(config.total_trials, 'trial')}", flush=True
         )
+    yield_cpu_to_interactive_work()
     status = asyncio.run(execute_session(directory, config, quiet=args.quiet, executor=executor))
     return _exit_code(status)
+
+
+RUNNER_NICE = 10
+"""How far a runner (and the trial workers it starts, which inherit it) lowers its CPU
+priority: a sweep is batch work, and the console watching it, an editor or a shell on the same
+machine should not wait behind it. On an otherwise idle machine this changes nothing."""
+
+
+def yield_cpu_to_interactive_work() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # not permitted, or not POSIX
+        os.nice(RUNNER_NICE)
 
 
 def _exit_code(status: str) -> int:
@@ -202,6 +215,7 @@ def _resume(args: argparse.Namespace) -> int:
     if rounds > 1 and not args.detach:
         from engine.sweep.evolve import run_rounds
 
+        yield_cpu_to_interactive_work()
         reports = run_rounds(config, directory, rounds, quiet=args.quiet)
         return 0 if reports and reports[-1].status == "finished" else 3
     if args.detach:
@@ -210,6 +224,7 @@ def _resume(args: argparse.Namespace) -> int:
         return 0
     if not args.quiet:
         print(f"resuming session {directory.name}", flush=True)
+    yield_cpu_to_interactive_work()
     status = asyncio.run(execute_session(directory, config, quiet=args.quiet, executor=executor))
     return _exit_code(status)
 

@@ -26,6 +26,7 @@ class ConsoleApp(App):
     BINDINGS = [
         Binding("question_mark", "help", "help"),
         Binding("q", "quit_console", "quit"),
+        Binding("ctrl+q", "quit_console", "quit", priority=True),
     ]
 
     def __init__(self, db: Path, *, owns_engine: bool = False, live_updates: bool = True) -> None:
@@ -74,8 +75,9 @@ class ConsoleApp(App):
 
         self.push_screen(
             ChoiceDialog(
-                "Quit the console. Stop the sweep, or leave it running detached (re-attach with autocapx attach)?",
-                [("stop", "Stop the sweep"), ("leave", "Leave it running"), ("cancel", "Cancel")],
+                "Quit the console. The sweep goes on without it unless you stop it.",
+                # the first button has the focus: Enter leaves the sweep running
+                [("leave", "Leave it running"), ("stop", "Stop the sweep"), ("cancel", "Cancel")],
             ),
             decided,
         )

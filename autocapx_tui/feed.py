@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from engine.events import (
     LIBRARY_KINDS,
     CodeReady,
+    CommandHandled,
     Decision,
     ExecFinished,
     ExecStarted,
@@ -23,6 +24,7 @@ from engine.events import (
     SessionState,
     SimStatus,
     Stdout,
+    SweepHalted,
     TrialFinished,
     TrialPlaced,
     TrialStarted,
@@ -43,11 +45,13 @@ class BlockView:
     result: str = ""
     success: bool | None = None
     reward: float | None = None
+    exception: str = ""
 
 
 @dataclass
 class TrialView:
     key: str
+    run_id: int | None = None
     condition: str = ""
     backbone: str = ""
     seed: int = 0
@@ -75,6 +79,24 @@ class TrialView:
     def block(self, index: int) -> BlockView:
         return self.blocks.setdefault(index, BlockView(index))
 
+    def code_that_ran(self) -> tuple[int, str] | None:
+        """The last block with a program (a FINISH turn carries none), and its code."""
+        for index in sorted(self.blocks, reverse=True):
+            if self.blocks[index].code.strip():
+                return index, self.blocks[index].code
+        return None
+
+    @property
+    def error(self) -> str:
+        """Why the trial went wrong, if it did: its infrastructure error, else the last
+        block's exception or violation."""
+        if self.finished and self.finished.get("error"):
+            return str(self.finished["error"])
+        for index in sorted(self.blocks, reverse=True):
+            if self.blocks[index].exception:
+                return f"block {index}: {self.blocks[index].exception}"
+        return ""
+
 
 class SessionFeed:
     """The trials of one session as its events tell them (the latest few, bounded)."""
@@ -87,6 +109,10 @@ class SessionFeed:
         self.skill_events = 0
         self.status = ""
         """The session's status as its last ``session_state`` event gave it."""
+        self.halted = ""
+        """Why the runner halted the sweep (too many infrastructure failures in a row)."""
+        self.handled: dict[int, str] = {}
+        """Results of commands the runner has handled, by command id (the recent ones)."""
 
     def apply(self, events: Sequence[StoredEvent]) -> int:
         """Apply a batch of events (in sequence order); returns how many were new."""
@@ -114,6 +140,16 @@ class SessionFeed:
             return
         if isinstance(e, SessionState):
             self.status = e.status
+            if e.status == "running":
+                self.halted = ""
+            return
+        if isinstance(e, SweepHalted):
+            self.halted = e.reason
+            return
+        if isinstance(e, CommandHandled):
+            self.handled[e.id] = e.result
+            if len(self.handled) > 256:
+                del self.handled[min(self.handled)]
             return
         if not stored.trial_key:
             return
@@ -122,6 +158,7 @@ class SessionFeed:
             case TrialStarted():
                 t.condition, t.backbone, t.seed = e.condition, e.backbone, e.seed
                 t.model, t.synthetic, t.privileged = e.model, e.synthetic, e.privileged
+                t.run_id = stored.run_id
                 t.stream, t.finished = "", None
                 t.blocks.clear()
                 t.stdout.clear()
@@ -153,6 +190,7 @@ class SessionFeed:
                 b = t.block(e.block)
                 b.result = e.violation or e.killed or e.exception or "ran clean"
                 b.success, b.reward = e.success, e.reward
+                b.exception = e.violation or e.killed or e.exception or ""
                 t.status = e.status or t.status
                 t.stream = ""
             case TrialFinished():

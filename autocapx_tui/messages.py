@@ -10,6 +10,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from autocapx_tui.feed import TrialView
+from engine.store.liveness import RunnerState
 from engine.store.reader import StoredEvent
 
 
@@ -50,3 +51,19 @@ class CommandSent(Message):
 
 class StoreReachable(Message):
     """A worker read the store after trouble: the console is up to date again."""
+
+
+class RunnerSeen(Message):
+    """What the runner's heartbeat says now (alive, stalled, gone, starting, ended)."""
+
+    def __init__(self, runner: RunnerState) -> None:
+        super().__init__()
+        self.runner = runner
+
+
+class ResumeStarted(Message):
+    """The console started ``autocapx resume --detach`` for a session whose runner was gone."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__()
+        self.command = command

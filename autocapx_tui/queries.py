@@ -8,10 +8,15 @@ these while the console is live.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autocapx_tui.feed import TrialView
-from engine.stats.summary import ConditionSummary, live_summary
+from engine.store.liveness import RunnerState
 from engine.store.reader import SessionReader, StoredEvent
+from engine.store.trial_query import TrialFilter
+
+if TYPE_CHECKING:
+    from engine.stats.summary import ConditionSummary
 
 SKILL_COLUMNS = (
     "id",
@@ -41,7 +46,26 @@ class StoreQueries:
         return self.reader.progress()
 
     def summary(self) -> list[ConditionSummary]:
+        # scipy and statsmodels come with the statistics: imported here, on a worker thread
+        # after the first paint, never before it
+        from engine.stats.summary import live_summary
+
         return live_summary(self.reader, by_backbone=True)
+
+    def runner_state(self) -> RunnerState:
+        return self.reader.runner_state()
+
+    def trial_page(
+        self, trial_filter: TrialFilter, sort: str, offset: int, limit: int
+    ) -> tuple[int, list[dict]]:
+        return self.reader.trial_page(trial_filter, sort, offset, limit)
+
+    def finished_in_order(self) -> list[dict]:
+        return self.reader.finished_in_order()
+
+    def blocks(self, run_id: int) -> list[dict]:
+        """Every stored block of one run (code, feedback, exception) for the timeline."""
+        return self.reader.blocks(run_id)
 
     def running_counts(self) -> dict[tuple[str, str, int], int]:
         """Trials running now, per arm (condition, backbone, round)."""
@@ -62,15 +86,16 @@ class StoreQueries:
     def skills(self) -> list[dict]:
         rows = [{k: r[k] for k in SKILL_COLUMNS} for r in self.reader.skills(limit=500)]
         reasons: dict[str, list[str]] = {}
+        first_failed: dict[str, str] = {}
         for g in self.reader.gate_results():
             mark = "PASS" if g["passed"] else "FAIL"
             reasons.setdefault(g["skill_id"], []).append(f"{mark} {g['gate']}: {g['reason']}")
+            if not g["passed"]:
+                first_failed.setdefault(g["skill_id"], g["gate"])
         for r in rows:
             r["gates"] = reasons.get(r["id"], [])
+            r["first_failed"] = first_failed.get(r["id"], "")
         return rows
-
-    def finished_trials(self, limit: int = 300) -> list[dict]:
-        return self.reader.finished_trials(limit)
 
     def load_trial(self, run_id: int) -> TrialView | None:
         """A finished trial from its stored blocks (for the trial browser)."""
@@ -78,7 +103,9 @@ class StoreQueries:
         if row is None:
             return None
         model = row.get("served_model") or row["model"] or ""  # what the server says answered
-        view = TrialView(row["trial_key"], row["condition"], row["backbone"], row["seed"], model)
+        view = TrialView(
+            row["trial_key"], run_id, row["condition"], row["backbone"], row["seed"], model
+        )
         view.synthetic = bool(row["synthetic"])
         for b in self.reader.blocks(run_id):
             bv = view.block(b["idx"])
@@ -86,13 +113,16 @@ class StoreQueries:
             if b["executed"]:
                 bv.result = b["violation"] or b["killed"] or b["exception"] or "ran clean"
                 bv.success, bv.reward = bool(b["success"]), b["reward"]
+                bv.exception = b["violation"] or b["killed"] or b["exception"] or ""
                 for line in (b["stdout"] or "").splitlines():
                     view.add_line(line)
             view.status = b["sim_summary"] or view.status
-        view.finished = {
-            "final_success": bool(row["final_success"]),
-            "end_reason": row["end_reason"],
-        }
+        if row["status"] in ("done", "error", "abandoned"):
+            view.finished = {
+                "final_success": bool(row["final_success"]),
+                "end_reason": row["end_reason"],
+                "error": row["error"],
+            }
         return view
 
     def send(self, action: str, args: dict | None = None) -> int:

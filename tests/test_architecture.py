@@ -25,10 +25,13 @@ CONSOLE_MAY_IMPORT = {
     "engine.errors",
     "engine.events",
     "engine.invocation",
+    "engine.stats.curves",
     "engine.stats.ending",
     "engine.stats.summary",
+    "engine.store.liveness",
     "engine.store.reader",
     "engine.store.sessions",
+    "engine.store.trial_query",
 }
 
 

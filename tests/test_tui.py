@@ -10,6 +10,7 @@ import pytest
 
 from autocapx_tui.app import ConsoleApp
 from autocapx_tui.widgets.dialogs import ChoiceDialog, HelpScreen, ReasonDialog
+from autocapx_tui.widgets.live import LivePane
 from autocapx_tui.widgets.stats import interval_bar
 from tests import tui_fixture
 
@@ -27,7 +28,9 @@ async def test_every_pane_is_reachable_by_key(db: Path) -> None:
     app = ConsoleApp(db, live_updates=False)
     async with app.run_test(size=(80, 24)) as pilot:
         for key, tab in zip(
-            "123456", ("overview", "live", "timeline", "library", "stats", "trials"), strict=True
+            "1234567",
+            ("overview", "live", "timeline", "library", "stats", "trials", "plots"),
+            strict=True,
         ):
             await pilot.press(key)
             assert app.query_one("TabbedContent").active == tab
@@ -114,17 +117,18 @@ async def test_trial_browser_opens_a_finished_trial(db: Path) -> None:
     app = ConsoleApp(db, live_updates=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("6")
-        table = app.query_one("#trials-table")
-        assert table.row_count == 4
-        table.focus()
+        listing = app.query_one("#trials-list")
+        assert listing.total == 5  # 4 done and 1 running: every run, not only finished ones
+        listing.focus()
         await pilot.press("enter")
         await pilot.pause()
         assert app.query_one("TabbedContent").active == "live"
-        assert "pinned" in text_of(app, "#live-title")
+        assert "PINNED" in text_of(app, "#live-title")
+        assert "the program that ran" in app.query_one(LivePane)._code[1]
         await pilot.press("3")
         assert app.query_one("#timeline-table").row_count == 2
         await pilot.press("f")
-        assert "pinned" not in text_of(app, "#live-title")
+        assert "PINNED" not in text_of(app, "#live-title")
 
 
 async def test_quitting_a_tui_session_asks_what_to_do_with_the_sweep(db: Path) -> None:

@@ -58,11 +58,10 @@ def test_tui_in_tmux_detach_and_reattach(tmp_path: Path) -> None:
         tmux("send-keys", "-t", "ui", "2")
         wait_for("ui", "turns:")
         tmux("send-keys", "-t", "ui", "4")
-        wait_for("ui", "override")
+        wait_for("ui", "first failed gate")
         tmux("send-keys", "-t", "ui", "q")
         wait_for("ui", "Leave it running")
-        tmux("send-keys", "-t", "ui", "Tab")
-        tmux("send-keys", "-t", "ui", "Enter")
+        tmux("send-keys", "-t", "ui", "Enter")  # the default: leave it running
         shown = wait_for("ui", "re-attach with: ")
         # the command as it runs from here: `autocapx attach ID` on the PATH, else a path
         session_id = shown.split("re-attach with: ", 1)[1].split(" attach ", 1)[1].split()[0]
@@ -95,6 +94,46 @@ def test_tui_in_tmux_detach_and_reattach(tmp_path: Path) -> None:
         assert "FINISHED" in shown
         assert db.exists()
         tmux("send-keys", "-t", "again", "q")
+    finally:
+        tmux("kill-server")
+
+
+def _session_row(sessions: Path) -> dict:
+    import sqlite3
+
+    [db] = sessions.glob("*/session.db")
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return dict(conn.execute("SELECT id, pid, status FROM session").fetchone())
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_at_80x24_a_killed_runner_is_seen_and_resumed_from_the_console(tmp_path: Path) -> None:
+    import signal
+
+    config = write_config(tmp_path / "s.toml", n=6, concurrency=1, latency=0.01)
+    sessions = tmp_path / "sessions"
+    launch = (
+        f"cd {ROOT} && {sys.executable} -m engine tui {config} --sessions-dir {sessions}; sleep 60"
+    )
+    try:
+        tmux("new-session", "-d", "-s", "ui", "-x", "80", "-y", "24", launch)
+        wait_for("ui", "runner alive")
+        first = _session_row(sessions)
+        os.kill(first["pid"], signal.SIGKILL)
+        shown = wait_for("ui", "RUNNER GONE", timeout=30)
+        assert "q quit" in shown  # the key line fits 80 columns
+        tmux("send-keys", "-t", "ui", "r")
+        wait_for("ui", "Resume it")
+        tmux("send-keys", "-t", "ui", "Enter")
+        wait_for("ui", "runner alive", timeout=120)
+        assert _session_row(sessions)["pid"] != first["pid"]
+        wait_for("ui", "FINISHED", timeout=300)
+        shown = wait_for("ui", "12/12 trials done")
+        tmux("send-keys", "-t", "ui", "q")
     finally:
         tmux("kill-server")
 

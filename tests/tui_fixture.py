@@ -144,3 +144,43 @@ def commands(db: Path) -> list[tuple[str, dict, str]]:
         ]
     finally:
         conn.close()
+
+
+def command_ids(db: Path) -> list[int]:
+    conn = sqlite3.connect(db)
+    try:
+        return [r[0] for r in conn.execute("SELECT id FROM commands ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def add_trials(db: Path, count: int, start_run: int = 100) -> None:
+    """``count`` more done trial runs (keys r0/<cond>/big/<i:05d>, seed i): a large session
+    for the trials pane and its benchmark, without running anything."""
+    conn = sqlite3.connect(db)
+    rows = [
+        (
+            start_run + i,
+            f"r0/{('P21_a', 'C2')[i % 2]}/big/{i:05d}",
+            10 + i,
+            ("P21_a", "C2")[i % 2],
+            i,
+            int(i % 3 != 0),
+            int(i % 3 != 0),
+            1 + i % 4,
+            "finish" if i % 5 else "max_blocks",
+            T0 + i,
+            T0 + i + 2.5,
+        )
+        for i in range(count)
+    ]
+    with conn:
+        conn.executemany(
+            "INSERT INTO trials (run_id, trial_key, trial_index, condition, backbone, seed, status, backend, model, "
+            "synthetic, library_version, final_success, any_success, code_ran_clean, reward, n_blocks, regenerations, "
+            "finishes, end_reason, prompt_tokens, completion_tokens, cost_usd, wall_time_s, started_at, finished_at) "
+            "VALUES (?, ?, ?, ?, 'big', ?, 'done', 'synthetic', 'synthetic-strong', 1, 'none', ?, ?, 1, 1.0, ?, 0, 1, ?, "
+            "100, 20, 0, 2.5, ?, ?)",
+            rows,
+        )
+    conn.close()

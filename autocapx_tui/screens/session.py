@@ -27,6 +27,8 @@ from autocapx_tui.feed import SessionFeed, TrialView
 from autocapx_tui.messages import (
     CommandSent,
     EventsRead,
+    ResumeStarted,
+    RunnerSeen,
     StoreReachable,
     TablesFetched,
     TrialLoaded,
@@ -38,10 +40,15 @@ from autocapx_tui.widgets.key_hints import KeyHints
 from autocapx_tui.widgets.library import LibraryPane
 from autocapx_tui.widgets.live import LivePane
 from autocapx_tui.widgets.overview import OverviewPane
+from autocapx_tui.widgets.plots import PlotsPane
 from autocapx_tui.widgets.stats import StatsPane
 from autocapx_tui.widgets.store_status import StoreStatus
 from autocapx_tui.widgets.timeline import TimelinePane
 from autocapx_tui.widgets.trials import TrialsPane
+from engine.errors import UserError
+from engine.invocation import command_prefix, session_argument
+from engine.store.liveness import RunnerState
+from engine.store.sessions import sessions_root
 
 TAB_TITLES = {
     "overview": "Overview",
@@ -50,13 +57,16 @@ TAB_TITLES = {
     "library": "Library",
     "stats": "Stats",
     "trials": "Trials",
+    "plots": "Plots",
 }
 TABS = tuple(TAB_TITLES)
 TABLE_PANES = {
     "overview": OverviewPane,
+    "timeline": TimelinePane,
     "library": LibraryPane,
     "stats": StatsPane,
     "trials": TrialsPane,
+    "plots": PlotsPane,
 }
 """Panes whose content comes from table queries (the others from the event feed)."""
 LIVE_TABS = ("live", "timeline")
@@ -64,7 +74,7 @@ EVENT_TICK_S = 0.1
 TABLE_TICK_S = 1.0
 RETRY_S = 2.0
 EVENT_BATCH = 5000
-WORKER_GROUPS = ("events", "tables", "trial", "command")
+WORKER_GROUPS = ("events", "tables", "trial", "command", "resume")
 
 
 def one_line(error: BaseException | None) -> str:
@@ -92,6 +102,7 @@ class SessionScreen(Screen):
         Binding("a", "approve", "approve", show=False),
         Binding("v", "veto", "veto", show=False),
         Binding("f", "follow", "follow", show=False),
+        Binding("e", "show_errors", "errors", show=False),
     ]
 
     def __init__(self, db: Path, *, live_updates: bool = True) -> None:
@@ -101,6 +112,15 @@ class SessionScreen(Screen):
         """False: nothing is read until :meth:`refresh_now` (tests, benches, snapshots)."""
         self.feed = SessionFeed()
         self.pinned: TrialView | None = None
+        """A trial the user chose (finished: read back from its blocks; running: live)."""
+        self.followed: str | None = None
+        """The running trial follow mode stays on until it ends."""
+        self.runner: RunnerState | None = None
+        self._sent: dict[int, str] = {}
+        """Commands sent from here, by id, until the engine says what it did with them."""
+        self._resume_started = False
+        self._shown_run: int | None = None
+        """The run the live panes show (set on the UI thread, read by the table worker)."""
         self.session_status = ""
         self._stale_live = True
         self._applied = threading.Event()
@@ -127,10 +147,12 @@ class SessionScreen(Screen):
             "library": LibraryPane,
             "stats": StatsPane,
             "trials": TrialsPane,
+            "plots": PlotsPane,
         }[tab]()
 
     def on_mount(self) -> None:
         self.sub_title = self.db.parent.name
+        self._trials_pane = self.query_one(TrialsPane)
         if self.live_updates:
             self.read_events()
             self.read_tables()
@@ -185,10 +207,10 @@ class SessionScreen(Screen):
         try:
             reported = False
             while not worker.is_cancelled:
+                self.post_message(RunnerSeen(queries.runner_state()))
                 tab = self._wanted_tab
                 if tab in TABLE_PANES:
-                    data = TABLE_PANES[tab].fetch(queries)
-                    self.post_message(TablesFetched(tab, data))
+                    self.post_message(TablesFetched(tab, self._fetch(tab, queries)))
                 if not reported:
                     self.post_message(StoreReachable())
                     reported = True
@@ -196,6 +218,14 @@ class SessionScreen(Screen):
                 self._wake_tables.clear()
         finally:
             queries.close()
+
+    def _fetch(self, tab: str, queries: StoreQueries) -> object:
+        """One pane's data (on a worker thread; the pane's request is a frozen value)."""
+        if tab == "trials":
+            return TrialsPane.fetch(queries, self._trials_pane.request)
+        if tab == "timeline":
+            return TimelinePane.fetch(queries, self._shown_run)
+        return TABLE_PANES[tab].fetch(queries)
 
     def refresh_now(self, everything: bool = False) -> int:
         """Read the store on this thread, as the workers would (for a console without live
@@ -205,10 +235,11 @@ class SessionScreen(Screen):
         batch = self._inline.events_since(self.feed.last_seq, limit=EVENT_BATCH)
         if batch:
             self._ingest(batch)
+        self.on_runner_seen(RunnerSeen(self._inline.runner_state()))
         tabs = list(TABLE_PANES) if everything else [self.active_tab]
         for tab in tabs:
             if tab in TABLE_PANES:
-                self._apply_tables(tab, TABLE_PANES[tab].fetch(self._inline))
+                self._apply_tables(tab, self._fetch(tab, self._inline))
         if everything:
             self.render_live_all()
         return len(batch)
@@ -224,6 +255,10 @@ class SessionScreen(Screen):
             return
         if worker.group == "trial":
             self.notify(f"could not open the trial: {problem}", severity="error")
+            return
+        if worker.group == "resume":
+            self._resume_started = False
+            self.notify(f"could not resume: {problem}", severity="error")
             return
         self.status_bar.trouble(problem, RETRY_S)
         restart = self.read_events if worker.group == "events" else self.read_tables
@@ -242,7 +277,13 @@ class SessionScreen(Screen):
 
     def _ingest(self, events) -> None:
         """Apply events; repaint the live panes only if one of them is on screen."""
-        if self.feed.apply(events) or self._stale_live:
+        fresh = self.feed.apply(events)
+        for command_id in [c for c in self._sent if c in self.feed.handled]:
+            action = self._sent.pop(command_id)
+            result = self.feed.handled[command_id]
+            bad = result.startswith(("rejected", "ignored", "expired"))
+            self.notify(f"{action}: {result}", severity="error" if bad else "information")
+        if fresh or self._stale_live:
             self._stale_live = True
             if self.feed.status:
                 self.session_status = self.feed.status
@@ -256,37 +297,81 @@ class SessionScreen(Screen):
     def _apply_tables(self, tab: str, data) -> None:
         if tab == "overview":
             self.session_status = data["session"]["status"]
+            data = {**data, "halted": self.feed.halted, "resume_command": self.resume_command()}
+        if tab == "timeline":
+            trial = self.current_trial()
+            if trial is None or trial.run_id != data["run_id"]:
+                return  # fetched for a trial no longer shown
+            self.query_one(TimelinePane).apply(data, trial.key)
+            return
         self.query_one(TABLE_PANES[tab]).apply(data)
 
+    def on_runner_seen(self, message: RunnerSeen) -> None:
+        runner = message.runner
+        if runner == self.runner:
+            return
+        was = self.runner.state if self.runner else None
+        self.runner = runner
+        if runner.state == "alive":
+            self._resume_started = False
+        self.sub_title = f"{self.db.parent.name} · {runner.words()}"
+        if was is not None and runner.state != was and runner.state in ("gone", "stalled"):
+            self.notify(runner.words(), severity="warning", timeout=6)
+
+    def resume_command(self) -> str:
+        """``autocapx resume`` for this session, as the user can paste it here."""
+        where = session_argument(self.db.parent, sessions_root(None))
+        return f"{command_prefix()} resume {where}"
+
     def on_trial_loaded(self, message: TrialLoaded) -> None:
-        if message.trial is None:
+        trial = message.trial
+        if trial is None:
             self.notify(f"trial run {message.run_id} is not in the store", severity="warning")
             return
-        self.pinned = message.trial
+        live = self.feed.trials.get(trial.key)
+        if trial.finished is None and live is not None and live.run_id == trial.run_id:
+            trial = live  # a running trial: pin the live view, which goes on updating
+        self.pinned = trial
         self.render_live_all()
         self.action_show_tab("live")
 
     def on_command_sent(self, message: CommandSent) -> None:
-        self.notify(f"{message.action} sent to the engine (command {message.command_id})")
+        self._sent[message.command_id] = message.action
+        self.notify(f"{message.action} sent; waiting for the engine (command {message.command_id})")
 
     # ------------------------------------------------------------------ live panes
     def current_trial(self) -> TrialView | None:
+        """The pinned trial, else the followed one: follow stays on a trial until it ends,
+        then moves to the newest trial still running (or the newest of all)."""
         if self.pinned is not None:
             return self.pinned
-        return self.feed.trials.get(self.feed.latest) if self.feed.latest else None
+        trials = self.feed.trials
+        followed = trials.get(self.followed) if self.followed else None
+        if followed is not None and followed.finished is None:
+            return followed
+        running = [k for k in self.feed.order if k in trials and trials[k].finished is None]
+        if running:
+            self.followed = running[-1]
+        elif self.feed.latest and followed is None:
+            self.followed = self.feed.latest
+        return trials.get(self.followed) if self.followed else None
 
     def render_live_all(self) -> None:
         trial = self.current_trial()
+        self._shown_run = trial.run_id if trial else None
         self.query_one(LivePane).show(trial, self.pinned is not None)
-        self.query_one(TimelinePane).show(trial)
         self._stale_live = False
+        self._wake_tables.set()  # the timeline reads the blocks of the trial now shown
+        if not self.live_updates and self._inline is not None:
+            self._apply_tables("timeline", self._fetch("timeline", self._inline))
 
     def render_live(self) -> None:
         trial = self.current_trial()
+        if trial is not None and trial.run_id != self._shown_run:
+            self._shown_run = trial.run_id
+            self._wake_tables.set()
         if self.active_tab == "live":
             self.query_one(LivePane).show(trial, self.pinned is not None)
-        else:
-            self.query_one(TimelinePane).show(trial)
         self._stale_live = False
 
     # ------------------------------------------------------------------ panes
@@ -307,16 +392,39 @@ class SessionScreen(Screen):
         if tab in LIVE_TABS and self._stale_live:
             self.render_live()
         pane = self.query_one(f"TabPane#{tab}")
-        targets = pane.query("DataTable") or pane.query("#live-code")
+        targets = pane.query("TrialList") or pane.query("DataTable") or pane.query("#live-code")
         if targets:
             targets.first().focus()
 
     def selected_skill(self) -> dict | None:
         return self.query_one(LibraryPane).selected()
 
+    @on(TrialsPane.Wanted)
+    def _trials_wanted(self, _message: TrialsPane.Wanted) -> None:
+        if self.live_updates:
+            self._wake_tables.set()
+        elif self._inline is not None:
+            self._apply_tables("trials", self._fetch("trials", self._inline))
+
+    def action_show_errors(self) -> None:
+        """Every run lost to an error, with its message (the trials pane, filtered)."""
+        self.action_show_tab("trials")
+        pane = self.query_one(TrialsPane)
+        box = pane.query_one("#trials-filter")
+        box.value = "error"
+        box.add_class("shown")
+        pane.set_filter("error")
+
     # ------------------------------------------------------------------ commands
     def send(self, action: str, args: dict | None = None) -> None:
-        """Write a command row for the engine (off the UI thread; a locked store waits there)."""
+        """Write a command row for the engine (off the UI thread; a locked store waits there).
+        Refused at once when no runner is alive: it would wait for nobody."""
+        if self.runner is not None and not self.runner.can_take_commands:
+            self.notify(
+                f"not sent: {self.runner.words()} · r resumes the session",
+                severity="error",
+            )
+            return
         if self.live_updates:
             self._send(action, args)
         else:
@@ -341,7 +449,57 @@ class SessionScreen(Screen):
         self.send("pause")
 
     def action_resume(self) -> None:
-        self.send("resume")
+        """Unpause a live runner; start a new runner when the old one is gone."""
+        runner = self.runner
+        if runner is None or runner.can_take_commands:
+            self.send("resume")
+            return
+        if self._resume_started:
+            self.notify("resume already started; waiting for the runner's first heartbeat")
+            return
+        command = self.resume_command()
+
+        def decided(choice: str | None) -> None:
+            if choice == "resume":
+                self._resume_started = True
+                self._start_resume()
+
+        self.app.push_screen(
+            ChoiceDialog(
+                f"{runner.words()}. Resume the session in the background?\n  {command}",
+                [("resume", "Resume it"), ("cancel", "Cancel")],
+            ),
+            decided,
+        )
+
+    @work(thread=True, exit_on_error=False, group="resume", name="resume")
+    def _start_resume(self) -> None:
+        """``autocapx resume --detach``, as the console starts ``run``: the new runner
+        outlives the console; its own one-line error comes back if it cannot start."""
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "engine",
+                "resume",
+                self.db.parent.name,
+                "--detach",
+                "--sessions-dir",
+                str(self.db.parent.parent),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines() or ["could not start"]
+            raise UserError(lines[-1].removeprefix("autocapx: error: "))
+        self.post_message(ResumeStarted(self.resume_command()))
+
+    def on_resume_started(self, message: ResumeStarted) -> None:
+        self.notify(f"resume started ({message.command}); waiting for the runner")
 
     def action_stop(self) -> None:
         def decided(choice: str | None) -> None:
@@ -376,6 +534,7 @@ class SessionScreen(Screen):
 
     def action_follow(self) -> None:
         self.pinned = None
+        self.followed = None
         self.render_live_all()
 
     @on(TrialsPane.Open)

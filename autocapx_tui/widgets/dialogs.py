@@ -10,11 +10,14 @@ from textual.widgets import Button, Input, Label, Static
 HELP = """\
 autocapx console — keys
 
- 1 overview   2 live trial   3 timeline   4 library   5 stats   6 trials
- p pause      r resume       s stop the sweep (asks first)
+ 1 overview   2 live trial   3 timeline   4 library   5 stats   6 trials   7 plots
+ p pause      r resume (starts a new runner if the old one is gone)
+ s stop the sweep (asks first)     e the runs lost to errors
  a approve / v veto the selected skill (asks for a reason)
- f follow the latest trial   Enter (trials) open a finished trial
- ctrl+p command palette      ? this help   q quit
+ f follow: stay on a running trial until it ends, then the next
+ / (trials) filter: c:COND b:BACKBONE r:ROUND success|failed|error sort:seed text
+ Enter (trials) pin a trial, running or finished
+ ctrl+p command palette      ? this help   q quit (leaves the sweep running)
 
 Statuses are spelled out (SUCCESS, FAILED, PROMOTED, REJECTED), so colour is never needed.
 Everything shown is read from the session database; commands are written into it and the

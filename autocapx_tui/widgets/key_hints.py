@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-KEY_HINTS = (
-    " 1-6 panes  p pause  r resume  s stop  a/v approve/veto  f follow  ^p palette  ? help  q quit"
-)
+KEY_HINTS = " 1-7 panes  p/r pause/resume  s stop  e errors  f follow  / find  ? help  q quit"
+"""Fits 80 columns; ``?`` lists the rest."""
 
 
 class KeyHints(Static):

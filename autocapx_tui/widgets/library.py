@@ -8,6 +8,15 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 
+def skill_state(row: dict) -> str:
+    """A skill's state now: a person's decision wins over the gates' verdict."""
+    if row["override"] == "approved":
+        return "APPROVED"
+    if row["override"] == "vetoed":
+        return "VETOED"
+    return row["status"].upper()
+
+
 class LibraryPane(Vertical):
     DEFAULT_CSS = """
     #library-title {
@@ -31,40 +40,41 @@ class LibraryPane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(
-            "skill", "status", "override", "trials", "success", "quality"
+            "skill", "state", "first failed gate", "trials", "success", "quality"
         )
         self.rows: list[dict] = []
+        self._selected_id: str | None = None
 
     @staticmethod
     def fetch(feed) -> list[dict]:
         return feed.skills()
 
-    def refresh_from(self, feed) -> None:
-        self.apply(self.fetch(feed))
-
     def apply(self, rows: list[dict]) -> None:
         if rows == getattr(self, "rows", None):
             return
         table = self.query_one(DataTable)
-        cursor = table.cursor_row
+        keep = self._selected_id  # the skill, not the row number, survives a re-mine
         self.rows = rows
         table.clear()
         for r in rows:
             table.add_row(
                 r["name"],
-                r["status"].upper(),
-                r["override"] or "-",
+                skill_state(r),
+                r["first_failed"] or "-",
                 str(r["occurrences"]),
                 f"{100 * r['success_rate']:.0f}%",
                 f"{r['quality']:.2f}",
                 key=r["id"],
             )
-        promoted = sum(r["status"] == "promoted" for r in rows)
+        promoted = sum(skill_state(r) in ("PROMOTED", "APPROVED") for r in rows)
         self.query_one("#library-title", Static).update(
-            f"{len(rows)} candidates · {promoted} promoted · a: approve  v: veto (selected skill)"
+            f"{len(rows)} candidates · {promoted} in the library · a: approve  v: veto"
         )
         if rows:
-            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+            ids = [r["id"] for r in rows]
+            row = ids.index(keep) if keep in ids else 0
+            table.move_cursor(row=row)
+            self._selected_id = ids[row]
             self.show_detail()
 
     def selected(self) -> dict | None:
@@ -74,6 +84,9 @@ class LibraryPane(Vertical):
         return self.rows[table.cursor_row]
 
     def on_data_table_row_highlighted(self, _event) -> None:
+        skill = self.selected()
+        if skill is not None:
+            self._selected_id = skill["id"]
         self.show_detail()
 
     def show_detail(self) -> None:
@@ -85,6 +98,10 @@ class LibraryPane(Vertical):
         from rich.text import Text
 
         gates = Text("\n".join(skill["gates"]) or "no gate results")
+        if skill["override"]:
+            gates.append(
+                f"\n{skill['override'].upper()} by a person (gates said {skill['status']})"
+            )
         self.query_one("#library-detail-text", Static).update(
             Group(
                 Text(f"{skill['name']} ({skill['id']})", style="bold"),

@@ -6,6 +6,7 @@ resume following when they scroll back to the bottom (or press ``f``).
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -77,14 +78,18 @@ class LivePane(Vertical):
         kind = " · SYNTHETIC" if trial.synthetic else ""
         if trial.privileged:
             kind += " · PRIVILEGED"
-        pin = " · pinned (f: follow latest)" if pinned else ""
-        self.query_one("#live-title", Static).update(
-            f"[b]{trial.key}[/b] · seed {trial.seed} · {trial.model}{kind}{pin}"
-        )
+        mode = " · PINNED (f: follow)" if pinned else " · following"
+        title = f"[b]{trial.key}[/b] · seed {trial.seed} · {trial.model}{kind}{mode}"
+        if trial.error:  # why it went wrong, in view without a click
+            title += f"\n[reverse]ERROR[/reverse] {escape(trial.error.splitlines()[-1][:300])}"
+        self.query_one("#live-title", Static).update(title)
         text = trial.stream
-        if not text and trial.blocks:
-            last = trial.blocks[max(trial.blocks)]
-            text = last.code
+        if not text:
+            ran = trial.code_that_ran()
+            if ran is not None:
+                text = f"# block {ran[0]}: the program that ran\n{ran[1]}"
+            elif trial.finished:
+                text = "# this trial ran no program"
         if getattr(self, "_code", None) != (trial.key, text):  # highlighting is the costly part
             self._code = (trial.key, text)
             self.query_one(FollowScroll).show(

@@ -6,6 +6,7 @@ or slows down and does not depend on when the session's status last changed.
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
@@ -22,6 +23,18 @@ def eta_text(finishes: list[float], remaining: int) -> str:
     per_trial = (finishes[-1] - finishes[0]) / (len(finishes) - 1)
     minutes = remaining * per_trial / 60
     return f"{minutes:.0f} min" if minutes >= 1 else "< 1 min"
+
+
+def runner_line(runner, resume_command: str) -> str:
+    """What the header says about the runner (alive, stalled, gone) and what to do."""
+    if runner.state == "gone":
+        return (
+            f"[reverse]RUNNER GONE[/reverse] {escape(runner.words())}: trials shown running "
+            f"were cut off · r: resume it here, or run: {escape(resume_command)}"
+        )
+    if runner.state == "stalled":
+        return f"[reverse]RUNNER STALLED[/reverse] {escape(runner.words())}"
+    return escape(runner.words())
 
 
 class OverviewPane(Vertical):
@@ -58,12 +71,8 @@ class OverviewPane(Vertical):
             "errors": feed.error_counts(),
             "summary": feed.summary(),
             "waiting": feed.runner_waiting_s(),
+            "runner": feed.runner_state(),
         }
-
-    def refresh_from(
-        self, feed, session: dict | None = None, per_cell_total: int | None = None
-    ) -> None:
-        self.apply(self.fetch(feed))
 
     def apply(self, data: dict) -> None:
         session, per_cell_total, progress = data["session"], data["per_cell"], data["progress"]
@@ -79,8 +88,20 @@ class OverviewPane(Vertical):
             f"[b]{session['id']}[/b]  ·  {session['task']}  ·  {kind}  ·  status: {session['status'].upper()}\n"
             f"{done}/{total} trials done · {progress['successes']} succeeded · ETA {eta}"
         )
+        runner = data.get("runner")
         if session["status"] == "finished":  # where to go from here
             text += f"\nFINISHED · next: {command_prefix()} report {session['id']} (q leaves)"
+        elif session["status"] == "stopped":
+            text += (
+                f"\nSTOPPED · r: resume it here, or run: {escape(data.get('resume_command', ''))}"
+            )
+        elif runner is not None:
+            text += "\n" + runner_line(runner, data.get("resume_command", ""))
+        if data.get("halted"):
+            text += f"\n[reverse]HALTED[/reverse] {escape(data['halted'])}"
+        n_errors = sum(data["errors"].values())
+        if n_errors:
+            text += f"\n{n_errors} runs lost to errors · e: read them"
         if data.get("waiting") is not None:  # the runner cannot write: another process's lock
             text += (
                 f"\n[reverse]WAITING FOR THE DATABASE[/reverse] for {data['waiting']:.0f} s: "
@@ -91,6 +112,8 @@ class OverviewPane(Vertical):
             self.query_one("#overview-header", Static).update(text)
         table = self.query_one(DataTable)
         running, errors = data["running"], data["errors"]
+        if runner is not None and runner.state == "gone":  # nothing runs without a runner
+            running = {}
         rows = {s.arm: s for s in data["summary"]}
         keys = sorted(set(rows) | set(running) | set(errors), key=lambda k: (k[2], k[0], k[1]))
         several_rounds = len({k[2] for k in keys}) > 1

@@ -1,0 +1,229 @@
+"""Console v2 with Pilot: the truth about the runner, errors and halts, pinning and the
+retries timeline, the trials filter, the engine's answer to a decision, quit's default."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from autocapx_tui.app import ConsoleApp
+from autocapx_tui.filtering import parse_filter
+from autocapx_tui.widgets.dialogs import ChoiceDialog
+from engine.store.trial_query import TrialFilter
+from tests import tui_fixture
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tui_fixture.build(tmp_path / "sessions" / "fixture-session")
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector).render())
+
+
+def execute(db: Path, sql: str, args: tuple = ()) -> None:
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(sql, args)
+    conn.close()
+
+
+def add_event(db: Path, kind: str, data: dict, key: str | None = None) -> None:
+    execute(
+        db,
+        "INSERT INTO events (at, kind, trial_key, run_id, data_json) VALUES (?, ?, ?, NULL, ?)",
+        (time.time(), kind, key, json.dumps(data)),
+    )
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def notices(app) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+async def test_a_dead_runner_is_shown_gone_with_the_resume_command(db: Path) -> None:
+    execute(db, "UPDATE session SET pid = ?, heartbeat_at = ?", (dead_pid(), time.time() - 30))
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        header = text_of(app, "#overview-header")
+        assert "RUNNER GONE" in header and "trials shown running" in header
+        assert "resume fixture-session --sessions-dir" in header  # not the default root
+        assert app.query_one("#overview-table").get_row_at(1)[5] == "0"  # nothing runs
+        await pilot.press("p")  # refused, not queued for nobody
+        await pilot.pause()
+        assert tui_fixture.commands(db) == []
+        assert "not sent: runner GONE" in notices(app)
+        await pilot.press("r")  # offers to start a new runner, spelling the command out
+        assert isinstance(app.screen, ChoiceDialog)
+        assert "resume fixture-session" in str(app.screen.query_one("Label").render())
+        await pilot.press("escape")
+    assert tui_fixture.commands(db) == []
+
+
+async def test_a_live_runner_takes_commands_and_a_stalled_one_is_named(db: Path) -> None:
+    execute(db, "UPDATE session SET heartbeat_at = ?", (time.time(),))  # pid: this process
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert "runner alive" in app.screen.sub_title
+        await pilot.press("p")
+        await pilot.pause()
+        execute(db, "UPDATE session SET heartbeat_at = ?", (time.time() - 10,))
+        app.session.refresh_now()
+        await pilot.pause()
+        assert "RUNNER STALLED" in text_of(app, "#overview-header")
+    assert [a for a, _, _ in tui_fixture.commands(db)] == ["pause"]
+
+
+async def test_errors_and_a_halt_are_explained(db: Path) -> None:
+    message = "drill-model: HTTP 502 after 3 attempts: scripted HTTP 502"
+    execute(db, "UPDATE trials SET status = 'error', error = ? WHERE run_id = 3", (message,))
+    add_event(db, "sweep_halted", {"reason": "5 trials in a row failed; the last: " + message})
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        header = text_of(app, "#overview-header")
+        assert "HALTED" in header and "HTTP 502" in header and "1 runs lost to errors" in header
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "trials"
+        listing = app.query_one("#trials-list")
+        assert listing.total == 1 and listing.rows[0]["error"] == message
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "ERROR" in text_of(app, "#live-title") and "HTTP 502" in text_of(app, "#live-title")
+
+
+async def test_a_pinned_trial_shows_each_attempt_its_diff_and_feedback(db: Path) -> None:
+    execute(
+        db,
+        "UPDATE blocks SET code = ?, feedback = ?, exception = ? WHERE run_id = 3 AND idx = 1",
+        (
+            tui_fixture.CODE.replace('print("lifted")', 'print("lifted higher")'),
+            "stdout: lifted higher\nstderr: (none)",
+            'Traceback: line 11, in <module>\nValueError: "no grasp"',
+        ),
+    )
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("6")
+        app.query_one("#trials-list").focus()
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        assert "r0/P21_a/syn/0001" in text_of(app, "#live-title")
+        await pilot.press("3")
+        await pilot.pause()
+        timeline = app.query_one("TimelinePane")
+        assert [b["idx"] for b in timeline.blocks] == [0, 1]
+        assert timeline.selected_block()["idx"] == 1  # the latest attempt first
+        shown = timeline._shown
+        assert shown[0] == "r0/P21_a/syn/0001" and shown[1] == 1
+        detail = app.query_one("#timeline-detail-text").visual
+        text = "\n".join(
+            str(getattr(part, "code", part)) for part in detail._renderable.renderables
+        )
+        assert '-print("lifted")' in text and '+print("lifted higher")' in text
+        assert "ValueError" in text and "feedback the LLM was given next" in text
+        await pilot.press("up")  # the first attempt has nothing before it to diff against
+        await pilot.pause()
+        assert timeline._shown[1] == 0
+
+
+def test_the_filter_line_becomes_a_query() -> None:
+    parsed = parse_filter("c:C2 b:syn r:0 failed sort:blocks 12,345")
+    assert parsed.trial_filter == TrialFilter("C2", "syn", 0, "failed", "12345")
+    assert parsed.sort == "blocks" and parsed.problem == ""
+    assert "unknown filter 'x'" in parse_filter("x:1").problem
+    assert "sort by one of" in parse_filter("sort:colour").problem
+
+
+async def test_filter_and_search_narrow_the_trials(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("6", "slash")
+        listing = app.query_one("#trials-list")
+        counts = {}
+        for line in ("c:C2", "c:P21_a failed", "running", "0001", "nothing-like-this"):
+            box = app.query_one("#trials-filter")
+            box.value = line
+            await pilot.pause()
+            counts[line] = listing.total
+        # by hand from the fixture: C2 has 2 runs; P21_a failed once; 1 running; "0001" is
+        # in 2 keys (runs 3, 4, also seed 1) and is the run id of run 1
+        assert counts == {
+            "c:C2": 2,
+            "c:P21_a failed": 1,
+            "running": 1,
+            "0001": 3,
+            "nothing-like-this": 0,
+        }
+
+
+async def test_a_decision_is_confirmed_with_the_library_it_produced(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4", "a")
+        app.screen.query_one("Input").value = "useful"
+        await pilot.press("enter")
+        await pilot.pause()
+        [(action, args, _)] = tui_fixture.commands(db)
+        command_id = max(tui_fixture.command_ids(db))
+        result = "approved quat_from_matrix (aaaaaaaaaaaa): new library C1 C1-7f3a"
+        add_event(db, "command", {"id": command_id, "action": "approve", "result": result})
+        app.session.refresh_now()
+        await pilot.pause()
+        assert f"approve: {result}" in notices(app)
+
+
+async def test_the_library_shows_decisions_and_keeps_the_selected_skill(db: Path) -> None:
+    execute(db, "UPDATE skills SET override = 'approved' WHERE id = 'bbbbbbbbbbbb'")
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4", "down")
+        table = app.query_one("#library-table")
+        assert table.get_row_at(1)[:3] == ["lift_red_cube", "APPROVED", "generality"]
+        # a re-mine puts a new skill first: the selection stays on the same skill
+        execute(
+            db,
+            "INSERT INTO skills (id, name, source, signature, docstring, structural_hash, "
+            "occurrences, success_rate, quality, status, round, first_seen) VALUES "
+            "('000000000000', 'aaa_first', 'def aaa_first(): pass', '()', 'd', 'h2', 9, 1.0, "
+            "0.99, 'promoted', 0, 0)",
+        )
+        app.session.refresh_now()
+        await pilot.pause()
+        assert app.session.selected_skill()["id"] == "bbbbbbbbbbbb"
+
+
+async def test_quit_leaves_the_sweep_running_unless_asked(db: Path) -> None:
+    for keys in (("q", "enter"), ("ctrl+q", "enter")):
+        app = ConsoleApp(db, owns_engine=True, live_updates=False)
+        async with app.run_test() as pilot:
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+        assert app.return_value == "detached", keys
+    assert tui_fixture.commands(db) == []
+
+
+async def test_plots_show_each_arm_and_the_spend(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("7")
+        await pilot.pause()
+        assert app.query_one("TabbedContent").active == "plots"
+        assert "4 finished trials" in text_of(app, "#plots-title")
+        assert len(app.query("PlotextPlot")) == 2
+        drawn = app.query_one("PlotsPane")._drawn
+        assert [c.arm[0] for c in drawn[1]] == ["C2", "P21_a"]  # both arms plotted

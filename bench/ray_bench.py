@@ -11,6 +11,8 @@ started on this machine by the head, as ``autocapx run --executor ray`` does wit
   rendering, sandbox start-up), two at a time on two cores.
 * **LLM-bound**: the synthetic coder streams at ``--latency`` s/token like a remote model;
   four trials in flight (Ray: ``--cpus-per-trial 0.5``).
+* without ``--quick``, the simulation-bound regime once more with spawned sandbox workers
+  (``AUTOCAPX_WORKER_START=spawn``, the old path) to show the fork server's gain on both.
 
 Throughput is trials per minute over the sweep itself (the ``sweep_ended`` event's wall time,
 so Ray's start-up of a few seconds is reported apart). The estimate at the end projects a
@@ -58,13 +60,16 @@ library = "curated9"
 """
 
 
-def run_sweep(tmp: Path, name: str, config: str, flags: list[str]) -> dict:
+def run_sweep(
+    tmp: Path, name: str, config: str, flags: list[str], extra_env: dict | None = None
+) -> dict:
     path = tmp / f"{name}.toml"
     path.write_text(config)
     sessions = tmp / name
     env = dict(
         os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"), RAY_USAGE_STATS_ENABLED="0"
     )
+    env.update(extra_env or {})
     t0 = time.perf_counter()
     proc = subprocess.run(
         [
@@ -127,19 +132,22 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory(prefix="raybench") as tmp_name:
         tmp = Path(tmp_name)
+        sim_config = CONFIG.format(n=args.trials, c=2, latency=0.0)
         regimes = {
-            "simulation-bound": (
-                CONFIG.format(n=args.trials, c=2, latency=0.0),
-                ["--cpus-per-trial", "1"],
-            ),
+            "simulation-bound": (sim_config, ["--cpus-per-trial", "1"], {}),
             "LLM-bound": (
                 CONFIG.format(n=args.trials, c=4, latency=args.latency),
                 ["--cpus-per-trial", "0.5"],
+                {},
             ),
         }
-        for regime, (config, ray_flags) in regimes.items():
-            local = run_sweep(tmp, f"{regime}-local", config, [])
-            ray = run_sweep(tmp, f"{regime}-ray", config, ["--executor", "ray", *ray_flags])
+        if not args.quick:  # the old path, spawned workers: the fork server's gain, same run
+            old = {"AUTOCAPX_WORKER_START": "spawn"}
+            regimes["sim-bound, spawn"] = (sim_config, ["--cpus-per-trial", "1"], old)
+        for regime, (config, ray_flags, extra) in regimes.items():
+            local = run_sweep(tmp, f"{regime}-local", config, [], extra)
+            flags = ["--executor", "ray", *ray_flags]
+            ray = run_sweep(tmp, f"{regime}-ray", config, flags, extra)
             same = local["results"] == ray["results"]
             rows[regime] = (local, ray, same)
 
@@ -154,6 +162,13 @@ def main() -> None:
             f"{ray['per_min'] / local['per_min']:8.2f}x {startup:10.1f} s  {'yes' if same else 'NO'}"
         )
 
+    if "sim-bound, spawn" in rows:
+        for i, where in ((0, "local"), (1, "ray")):
+            new, old = (
+                rows["simulation-bound"][i]["per_min"],
+                rows["sim-bound, spawn"][i]["per_min"],
+            )
+            print(f"fork server vs spawned workers, simulation-bound, {where}: {new / old:.2f}x")
     sim = rows["simulation-bound"][1]
     llm = rows["LLM-bound"][1]
     per_node = sim["per_min"]

@@ -80,14 +80,31 @@ def episode_rtf(quality: str, seeds: range) -> dict:
     return {"rtf": statistics.median(rtfs), "wall_s": statistics.median(walls)}
 
 
-def render_cost(quality: str, size: int, frames: int = 10) -> float:
+def render_cost(quality: str, size: int, frames: int = 10) -> dict:
+    """ms per frame: three separate passes (RGB, depth, segmentation: the old path) against
+    the two the renderer makes now (RGB; depth and segmentation from one pass), each frame of
+    a scene that moved (a control step between frames, not timed), and a frame asked for again
+    with nothing moved (a copy of the last one)."""
+    from engine.sim.render import render_three_passes
+
     sim = Simulator(SimConfig(quality=quality, camera_size=size), seed=1)
     sim.render()  # context creation is not a per-frame cost
-    t0 = time.perf_counter()
+    renderer = sim._renderer
+    times: dict[str, list[float]] = {"three": [], "two": [], "again": []}
     for _ in range(frames):
+        sim.control_step()
+        t0 = time.perf_counter()
+        render_three_passes(renderer, sim.data)
+        t1 = time.perf_counter()
         sim.render()
+        t2 = time.perf_counter()
+        sim.render()
+        t3 = time.perf_counter()
+        times["three"].append(t1 - t0)
+        times["two"].append(t2 - t1)
+        times["again"].append(t3 - t2)
     sim.close()
-    return (time.perf_counter() - t0) / frames
+    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
 def main() -> int:
@@ -115,8 +132,12 @@ def main() -> int:
         )
     for quality in ("fast", "full"):
         for size in sizes:
-            ms = render_cost(quality, size, frames=3 if args.quick else 10) * 1e3
-            print(f"render RGB+depth+segmentation {size}x{size} ({quality}): {ms:.1f} ms per frame")
+            r = render_cost(quality, size, frames=3 if args.quick else 10)
+            print(
+                f"render RGB+depth+segmentation {size}x{size} ({quality}): {r['two']:.1f} ms per "
+                f"frame (three passes, the old path: {r['three']:.1f} ms, "
+                f"{r['three'] / r['two']:.2f}x; the same frame again: {r['again']:.1f} ms)"
+            )
     return 0
 
 

@@ -25,6 +25,8 @@ import types
 from engine.sandbox.policy import check_source
 
 STDOUT_CAP = 64 * 1024
+GL_INHERITED_ENV = "AUTOCAPX_GL_INHERITED"
+"""Set (by the fork server) in a worker that inherited a warm renderer."""
 STATUS_INTERVAL_S = 0.1
 
 
@@ -148,7 +150,12 @@ class Worker:
         self.watchdog = CpuWatchdog(self._cpu_exceeded)
         sys.dont_write_bytecode = True  # importlib must not try (and fail) to write .pyc files
 
-        if hasattr(self.env, "prepare"):
+        # A worker forked with a warm renderer has its GL context already: the first frame is
+        # made after "ready" (see after_ready), while the parent waits for the LLM.
+        self._prepare_later = hasattr(self.env, "prepare") and bool(
+            os.environ.pop(GL_INHERITED_ENV, "")
+        )
+        if hasattr(self.env, "prepare") and not self._prepare_later:
             self.env.prepare()  # e.g. create the GL context while ctypes may still load libraries
         t_prepare = time.perf_counter()
         # modules become read-only proxies, functions trusted API calls (for the audit hook)
@@ -190,6 +197,19 @@ class Worker:
         if self.want_frames and hasattr(self.env, "frame_png"):
             ready["frame"] = base64.b64encode(self._frame()).decode()
         return ready
+
+    def after_ready(self) -> None:
+        """What a forked worker does once it has said "ready": the environment's preparation
+        (the first frame, with the GL context it inherited), as an API call; a failure shows
+        again, and is reported, where the first block needs the frame."""
+        if getattr(self, "_prepare_later", False) and self.env is not None:
+            self._prepare_later = False
+            from engine.sandbox.guards import trusted
+
+            try:
+                trusted(self.env.prepare)()
+            except Exception:  # noqa: BLE001
+                pass
 
     def _seed(self, source: str, budget_s: float) -> str:
         """Execute library source in a namespace of its own (the API, builtins, nothing of the
@@ -412,6 +432,7 @@ def main() -> int:
         try:
             if op == "start":
                 channel.send(worker.start(msg))
+                worker.after_ready()
             elif op == "run":
                 channel.send(worker.run(msg))
             elif op == "close":

@@ -197,6 +197,10 @@ def _become_worker(fds: list[int], env: dict[str, str], closing: list) -> None:
             os.dup2(fd, target)
             os.close(fd)
         os.environ.update(env)
+        if _GL_INHERITED:
+            from engine.sandbox.child import GL_INHERITED_ENV
+
+            os.environ[GL_INHERITED_ENV] = "1"
         import random
 
         import numpy as np

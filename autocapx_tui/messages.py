@@ -67,3 +67,13 @@ class ResumeStarted(Message):
     def __init__(self, command: str) -> None:
         super().__init__()
         self.command = command
+
+
+class EvidenceLoaded(Message):
+    """A skill's evidence (provenance, calls, paired effect), read before approve/veto."""
+
+    def __init__(self, action: str, skill: dict, lines: list[str]) -> None:
+        super().__init__()
+        self.action = action
+        self.skill = skill
+        self.lines = lines

@@ -52,6 +52,23 @@ class StoreQueries:
 
         return live_summary(self.reader, by_backbone=True)
 
+    def design(self):
+        """The experiment design now (plan verdicts, paired contrasts, anytime-valid
+        intervals, spend), from :mod:`engine.stats.live`; imported on this worker thread."""
+        from engine.stats.live import design_now
+
+        return design_now(self.reader)
+
+    def evidence(self, skill_id: str) -> list[str]:
+        """A skill's evidence as lines (:mod:`engine.skills.evidence`), or why there is none."""
+        from engine.errors import UserError
+        from engine.skills.evidence import evidence_lines, skill_evidence
+
+        try:
+            return evidence_lines(skill_evidence(self.reader, skill_id), width=86)
+        except UserError as exc:
+            return [f"no evidence: {exc}"]
+
     def runner_state(self) -> RunnerState:
         return self.reader.runner_state()
 

@@ -82,6 +82,7 @@ async def test_approve_and_veto_land_in_the_store_with_a_reason(db: Path) -> Non
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("4")
         await pilot.press("v")
+        await pilot.pause()  # the skill's evidence is read first
         assert isinstance(app.screen, ReasonDialog)
         app.screen.query_one("#ok").press()  # no reason yet: refused
         await pilot.pause()
@@ -91,10 +92,12 @@ async def test_approve_and_veto_land_in_the_store_with_a_reason(db: Path) -> Non
         await pilot.pause()
         assert not isinstance(app.screen, ReasonDialog)
         await pilot.press("down", "a")
+        await pilot.pause()
         app.screen.query_one("Input").value = "useful after all"
         await pilot.press("enter")
         await pilot.pause()
         await pilot.press("a")
+        await pilot.pause()
         await pilot.press("escape")  # cancelled: nothing sent
     sent = tui_fixture.commands(db)
     assert [(a, args["skill"], args["reason"]) for a, args, _ in sent] == [

@@ -174,6 +174,7 @@ async def test_a_decision_is_confirmed_with_the_library_it_produced(db: Path) ->
     app = ConsoleApp(db, live_updates=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("4", "a")
+        await pilot.pause()
         app.screen.query_one("Input").value = "useful"
         await pilot.press("enter")
         await pilot.pause()
@@ -227,3 +228,24 @@ async def test_plots_show_each_arm_and_the_spend(db: Path) -> None:
         assert len(app.query("PlotextPlot")) == 2
         drawn = app.query_one("PlotsPane")._drawn
         assert [c.arm[0] for c in drawn[1]] == ["C2", "P21_a"]  # both arms plotted
+
+
+async def test_stats_show_the_paired_contrast_and_anytime_intervals(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        text = text_of(app, "#stats-design-text")
+        # by hand: seed 0 both succeeded, seed 1 only C2 did -> b = 1, c = 0 of 2 pairs,
+        # McNemar's exact p = 1 (one discordant pair), difference +50 pp
+        assert "C2 vs P21_a · syn: 2 pairs, b=1 c=0, exact p=1, diff +50 pp" in text
+        assert "anytime-valid 95% intervals" in text
+
+
+async def test_approving_shows_the_skills_evidence_first(db: Path) -> None:
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4", "a")
+        await pilot.pause()
+        evidence = str(app.screen.query_one("#evidence-text").render())
+        assert "quat_from_matrix (aaaaaaaaaaaa)" in evidence and "mined from 3" in evidence

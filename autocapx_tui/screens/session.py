@@ -27,6 +27,7 @@ from autocapx_tui.feed import SessionFeed, TrialView
 from autocapx_tui.messages import (
     CommandSent,
     EventsRead,
+    EvidenceLoaded,
     ResumeStarted,
     RunnerSeen,
     StoreReachable,
@@ -515,16 +516,36 @@ class SessionScreen(Screen):
         )
 
     def _decide(self, action: str) -> None:
+        """Approve or veto the selected skill: its evidence first, then a reason."""
         skill = self.selected_skill()
         if skill is None:
             self.notify("select a skill in the library pane first (4)", severity="warning")
             return
+        if self.live_updates:
+            self._load_evidence(action, skill)
+        else:
+            self._post_evidence(action, skill)
+
+    @work(thread=True, exit_on_error=False, group="trial", name="evidence loader")
+    def _load_evidence(self, action: str, skill: dict) -> None:
+        self._post_evidence(action, skill)
+
+    def _post_evidence(self, action: str, skill: dict) -> None:
+        queries = StoreQueries(self.db)
+        try:
+            lines = queries.evidence(skill["id"])
+        finally:
+            queries.close()
+        self.post_message(EvidenceLoaded(action, skill, lines))
+
+    def on_evidence_loaded(self, message: EvidenceLoaded) -> None:
+        skill, action = message.skill, message.action
 
         def done(reason: str | None) -> None:
             if reason:
                 self.send(action, {"skill": skill["id"], "reason": reason})
 
-        self.app.push_screen(ReasonDialog(action, skill["name"]), done)
+        self.app.push_screen(ReasonDialog(action, skill["name"], message.lines), done)
 
     def action_approve(self) -> None:
         self._decide("approve")

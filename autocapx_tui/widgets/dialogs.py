@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -40,6 +41,12 @@ class Dialog(ModalScreen):
         border: thick $primary;
         background: $surface;
     }
+    Dialog #evidence {
+        height: auto;
+        max-height: 14;
+        border: round $secondary;
+        margin-bottom: 1;
+    }
     Dialog .buttons {
         height: auto;
         margin-top: 1;
@@ -53,12 +60,18 @@ class Dialog(ModalScreen):
 class ReasonDialog(Dialog):
     """Confirm approve/veto of a skill; returns the reason, or None if cancelled."""
 
-    def __init__(self, action: str, skill: str) -> None:
+    AUTO_FOCUS = "#reason"  # type the reason at once; the evidence scrolls with the mouse or tab
+
+    def __init__(self, action: str, skill: str, evidence: list[str] | None = None) -> None:
         super().__init__()
         self.action, self.skill = action, skill
+        self.evidence = evidence or []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
+            if self.evidence:  # what the skill has done, at the moment of deciding
+                with VerticalScroll(id="evidence"):
+                    yield Static(Text("\n".join(self.evidence)), id="evidence-text")
             yield Label(
                 f"{self.action.capitalize()} skill {self.skill}? Say why (kept in the audit log):"
             )

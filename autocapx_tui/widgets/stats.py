@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 BAR = 30
@@ -19,6 +20,55 @@ def interval_bar(low: float, rate: float, high: float, width: int = BAR) -> str:
     return "".join(cells)
 
 
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:+.0f}"
+
+
+def design_lines(design) -> list[str]:
+    """The experiment design in words: the plan's verdicts, each paired contrast (exact
+    McNemar, and the anytime-valid verdict that may be read at any time), each arm's
+    anytime-valid interval and cost per success, and spend against budget."""
+    if design is None:
+        return []
+    lines = []
+    if design.plan.plan is not None:
+        lines.append("[b]pre-registered plan[/b]")
+        lines += [f"  {escape(v.words)}" for v in design.plan.verdicts]
+        lines += [f"  DEVIATION: {escape(str(d))}" for d in design.plan.deviations]
+    if design.contrasts:
+        lines.append("[b]paired by seed[/b] (b: only it succeeded, c: only the reference did)")
+        for c in design.contrasts:
+            p, t, q = c.paired, c.paired.test, c.sequential
+            lines.append(
+                f"  {p.condition} vs {p.reference} · {p.backbone}: {p.n_pairs} pairs, "
+                f"b={t.b} c={t.c}, exact p={t.p_exact_two_sided:.3g}, diff {_pct(t.diff)} pp "
+                f"({_pct(t.diff_low)}…{_pct(t.diff_high)}) · anytime: {q.verdict}"
+            )
+    if design.arms:
+        lines.append(
+            f"[b]anytime-valid {100 * (1 - design.alpha):.0f}% intervals[/b] (valid however "
+            "often you look; the Wilson interval above is not)"
+        )
+        for a in design.arms:
+            cps = "-" if a.cost_per_success_usd is None else f"${a.cost_per_success_usd:.4f}"
+            settled = " · SETTLED" if a.settled else ""
+            lines.append(
+                f"  {a.condition} · {a.backbone}: {100 * a.cs_low:.0f}–{100 * a.cs_high:.0f}% · "
+                f"cost/success {cps}{settled}"
+            )
+    for sp in design.spend:
+        limit = []
+        if sp.max_cost_usd:
+            limit.append(f"of ${sp.max_cost_usd:g}")
+        if sp.max_tokens:
+            limit.append(f"of {sp.max_tokens:,} tokens")
+        lines.append(
+            f"spend {sp.scope}: ${sp.cost_usd:.4f}, {sp.tokens:,} tokens"
+            + (f" ({', '.join(limit)})" if limit else "")
+        )
+    return lines
+
+
 class StatsPane(Vertical):
     DEFAULT_CSS = """
     #stats-title {
@@ -26,7 +76,12 @@ class StatsPane(Vertical):
         padding: 0 1;
     }
     #stats-table {
+        height: auto;
+        max-height: 1fr;
+    }
+    #stats-design {
         height: 1fr;
+        padding: 0 1;
     }
     """
 
@@ -35,6 +90,8 @@ class StatsPane(Vertical):
             "success on the final attempt, Wilson 95% interval (0% … 100%)", id="stats-title"
         )
         yield DataTable(id="stats-table", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="stats-design"):
+            yield Static("", id="stats-design-text")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(
@@ -45,10 +102,7 @@ class StatsPane(Vertical):
     def fetch(feed) -> dict:
         config = feed.session()["config"]
         reference = (config.get("session") or {}).get("reference") or "P21_a"
-        return {"rows": feed.summary(), "reference": reference}
-
-    def refresh_from(self, feed) -> None:
-        self.apply(self.fetch(feed))
+        return {"rows": feed.summary(), "reference": reference, "design": feed.design()}
 
     def apply(self, data: dict) -> None:
         rows, reference = data["rows"], data["reference"]
@@ -78,3 +132,7 @@ class StatsPane(Vertical):
             table = self.query_one(DataTable)
             table.clear()
             table.add_rows(cells)
+        design = "\n".join(design_lines(data.get("design")))
+        if design != getattr(self, "_design", None):
+            self._design = design
+            self.query_one("#stats-design-text", Static).update(design)

@@ -39,6 +39,10 @@ class StoreQueries:
     def events_since(self, seq: int, limit: int = 5000) -> list[StoredEvent]:
         return self.reader.events_since(seq, limit=limit)
 
+    def last_seq(self) -> int:
+        """The newest event's number: a pane's data can change only when it does."""
+        return self.reader.last_seq()
+
     def session(self) -> dict:
         return self.reader.session()
 

@@ -171,8 +171,18 @@ def test_unknown_missing_corrupt_and_locked_databases_are_clear_errors(
         SessionReader(good, check=True)
     # Locked: another process holds an exclusive transaction.
     locked = tmp_path / "locked.db"
-    SessionWriter(locked).close()
-    holder = sqlite3.connect(locked, isolation_level=None)
+    writer = SessionWriter(locked)  # a session whose runner (this process) is alive ...
+    writer.create_session(
+        "locked",
+        task="cube_lift",
+        config={},
+        config_hash="h",
+        code_version="v",
+        synthetic=True,
+        total_trials=1,
+    )
+    writer.close()
+    holder = sqlite3.connect(locked, isolation_level=None)  # ... and another process's lock
     holder.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(UserError, match="is locked by another process"):

@@ -42,6 +42,9 @@ LIBRARY_ALIASES = {
     "manual_k": "manual_k",
     "top_k": "manual_k",
     "empty_ns": "empty_ns",
+    "C3b": "C3b",
+    "behavioural_dedup": "C3b",
+    "generated": "generated",
 }
 
 
@@ -70,6 +73,31 @@ class SessionConfig:
     """The condition every arm is compared with (report, console); it must be a condition of
     the sweep when set explicitly."""
     noise: dict = field(default_factory=dict)
+    max_cost_usd: float = 0.0
+    """Budget: no trial starts once the session's LLM calls cost this much (0: no limit)."""
+    max_tokens: int = 0
+    """Budget: no trial starts once the session's LLM calls used this many tokens (0: none)."""
+
+
+@dataclass
+class AnalysisConfig:
+    """``[analysis]``: the pre-registered analysis plan, frozen with the session at start
+    (engine.stats.analysis); a later edit is refused on resume, or with --force recorded as a
+    deviation the report shows."""
+
+    reference: str = ""
+    """The condition every contrast is against (default: session.reference)."""
+    contrasts: list = field(default_factory=list)
+    """Conditions compared with the reference (default: every other condition)."""
+    alpha: float = 0.05
+    margin: float = 0.0
+    """Equivalence margin, a difference of rates (0.05 = 5 points); 0: no equivalence claim."""
+    stop_when: str = "never"
+    """never | decided: an arm whose contrast is settled (anytime-valid) gets no more trials."""
+    target_difference: float = 0.1
+    """The difference the plan should detect (``autocapx plan`` reports its power)."""
+    baseline_rate: float = 0.5
+    """The reference's expected rate, for that power."""
 
 
 @dataclass
@@ -120,6 +148,11 @@ class BackboneConfig(ModelConfig):
     requests_per_minute: float = 0.0
     """Per-backbone limit on LLM requests started per minute, across all trials and nodes
     (0 = no limit; the provider's 429s are still retried)."""
+    max_cost_usd: float = 0.0
+    """Budget of this backbone: none of its trials starts past this cost (0: no limit)."""
+    max_total_tokens: int = 0
+    """Budget of this backbone in tokens, all its calls together (0: no limit; ``max_tokens``
+    is the cap of one reply, as in the OpenAI API)."""
 
 
 @dataclass
@@ -139,6 +172,17 @@ class ConditionConfig:
     library: str = "none"
     """none | curated9 | all_gated | quality_gated | structural_dedup | top_k | empty_ns | a skill round."""
     k: int = 0
+    ablate: str = ""
+    """Ablation arms generated from this mined condition, on the same seeds
+    (engine.skills.ablations): "leave_one_out", "stubs" or "top_k:A-B" (one arm per k)."""
+    ablation_of: str = field(default="", metadata=RESOLVED)
+    """Set on a generated ablation arm: the condition it ablates."""
+    without: str = field(default="", metadata=RESOLVED)
+    """Set on a leave-one-out arm: the id of the skill it leaves out."""
+    stubbed: bool = field(default=False, metadata=RESOLVED)
+    """Set on a stubs arm: the library's signatures and docstrings with empty bodies."""
+    cut: int = field(default=0, metadata=RESOLVED)
+    """Set on a top-k arm: the library cut to its k best by quality."""
 
 
 @dataclass
@@ -161,6 +205,9 @@ class SkillsConfig:
     """C2 also leaves out skills below this quality score (0..1; 0: no threshold)."""
     survivor_rule: str = "first_seen"
     seeding: str = "namespace"
+    sequences: bool = False
+    """Also mine recurring API-call sequences of successful trials (inline or in defs) into
+    generated candidate functions, gated like the rest and labelled generated."""
     saturation_ratio: float = 0.25
     """A round is saturated when its library arms write at most this share of the first
     round's top-level defs per block (the study's measure of a dense library)."""
@@ -173,6 +220,7 @@ class SweepConfig:
     conditions: list[ConditionConfig] = field(default_factory=list)
     skills: SkillsConfig = field(default_factory=SkillsConfig)
     vdm: VdmConfig | None = None
+    analysis: AnalysisConfig | None = None
     prompt_set: PromptSet = field(default_factory=PromptSet)
     """The prompt texts in force (built-in, or read from ``session.prompts``), kept with the
     session so a resume uses the same texts even if the file changed or moved."""
@@ -183,6 +231,8 @@ class SweepConfig:
         out.pop("source")
         if out["vdm"] is None:
             out.pop("vdm")
+        if out["analysis"] is None:
+            out.pop("analysis")
         return out
 
     def digest(self) -> str:
@@ -191,6 +241,14 @@ class SweepConfig:
         Keys added after sessions existed are left out while at their default, so a session
         started by an older autocapx still resumes with an unchanged config file."""
         data = self.to_dict()
+        # Neither the budget nor the analysis plan changes what a trial does: a raised budget
+        # resumes without --force, and a changed plan is checked against the frozen one.
+        data.pop("analysis", None)
+        for key in BUDGET_KEYS:
+            data["session"].pop(key, None)
+        for item in data["backbones"]:
+            item.pop("max_cost_usd", None)
+            item.pop("max_total_tokens", None)
         for section, key in _ADDED_LATER:
             items = data[section] if isinstance(data[section], list) else [data[section]]
             for item in items:
@@ -229,11 +287,21 @@ class SweepConfig:
         return all(b.backend == "synthetic" for b in self.backbones)
 
 
+BUDGET_KEYS = ("max_cost_usd", "max_tokens", "max_total_tokens")
+"""Budget keys: [session] max_cost_usd and max_tokens; a backbone's max_cost_usd and
+max_total_tokens (its max_tokens is the cap of one reply, which does change a trial)."""
+
 _ADDED_LATER = {
     ("backbones", "requests_per_minute"): 0.0,
     ("session", "privileged_observations"): False,
     ("session", "prompts"): "",
     ("session", "reference"): "P21_a",
+    ("skills", "sequences"): False,
+    ("conditions", "ablate"): "",
+    ("conditions", "ablation_of"): "",
+    ("conditions", "without"): "",
+    ("conditions", "stubbed"): False,
+    ("conditions", "cut"): 0,
 }
 """(section, key) -> default, for keys added after sessions were stored with their digest."""
 
@@ -245,6 +313,7 @@ _CHOICES = {
     "backbones.profile": ("strong", "weak"),
     "skills.survivor_rule": ("first_seen", "docstring_success_name"),
     "skills.seeding": ("namespace", "isolated"),
+    "analysis.stop_when": ("never", "decided"),
 }
 SECONDS_PER_DAY = 86_400.0
 
@@ -274,6 +343,14 @@ _RANGES: dict[str, Range] = {
     "backbones.latency_s_per_token": Range(0, 60, "seconds per token"),
     "backbones.concurrency": Range(0, 1024, "trials in flight (0: the session's)"),
     "backbones.requests_per_minute": Range(0, 1_000_000, "requests per minute (0: no limit)"),
+    "session.max_cost_usd": Range(0, 1_000_000, "USD per session (0: no limit)"),
+    "session.max_tokens": Range(0, 10**11, "tokens per session (0: no limit)"),
+    "backbones.max_cost_usd": Range(0, 1_000_000, "USD per backbone (0: no limit)"),
+    "backbones.max_total_tokens": Range(0, 10**11, "tokens per backbone (0: no limit)"),
+    "analysis.alpha": Range(0, 0.5, "a significance level", above_low=True),
+    "analysis.margin": Range(0, 0.5, "a difference of rates (0: no equivalence claim)"),
+    "analysis.target_difference": Range(0, 1, "a difference of rates", above_low=True),
+    "analysis.baseline_rate": Range(0, 1, "a rate"),
     "vdm.temperature": Range(0, 2, "the OpenAI API's range"),
     "vdm.max_tokens": Range(1, 1_000_000, "tokens per reply"),
     "vdm.timeout_s": Range(0, SECONDS_PER_DAY, "seconds per request", above_low=True),
@@ -328,6 +405,42 @@ def _check_noise(path: str, noise: dict) -> dict:
     return out
 
 
+def parse_ablation(text: str) -> tuple[str, int, int]:
+    """(kind, k_low, k_high) of an ``ablate`` line; ValueError with the reason if malformed."""
+    if text in ("leave_one_out", "stubs"):
+        return text, 0, 0
+    kind, _, span = text.partition(":")
+    low, _, high = span.partition("-")
+    if kind == "top_k" and low.isdigit() and (high or low).isdigit():
+        a, b = int(low), int(high or low)
+        if 1 <= a <= b <= 10_000:
+            return kind, a, b
+        raise ValueError(f"top_k range must be 1 <= A <= B <= 10000, got {text!r}")
+    raise ValueError(f"must be leave_one_out, stubs or top_k:A-B (e.g. top_k:10-13), got {text!r}")
+
+
+ABLATABLE = ("C1", "C2", "C3v2", "C3b", "manual_k", "generated")
+"""Canonical mined libraries an ``ablate`` line may vary (empty_ns is already an ablation)."""
+
+
+def _check_ablation(path: str, where: str, c: ConditionConfig, skills: SkillsConfig) -> None:
+    """``ablate``: leave_one_out | stubs | top_k:A-B, on a mined library that is fixed while
+    the round runs (the arms must vary one library, not a moving one)."""
+    try:
+        parse_ablation(c.ablate)
+    except ValueError as exc:
+        raise _fail(path, where, str(exc)) from None
+    if LIBRARY_ALIASES[c.library] not in ABLATABLE:
+        raise _fail(path, where, f"only a mined library ({', '.join(ABLATABLE)}) can be ablated")
+    if skills.pool == "self" and skills.mine_every:
+        raise _fail(
+            path,
+            where,
+            "ablation arms need a library fixed for the round: set skills.mine_every = 0 "
+            "(evolve) or skills.pool = the id of the session to mine",
+        )
+
+
 def _fail(path: str, key: str, problem: str) -> ConfigError:
     return ConfigError(f"config error: {path}: {key}: {problem}")
 
@@ -377,7 +490,7 @@ def parse_config(text: str, path: str = "<config>", *, stored: dict | None = Non
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, "toml", str(exc)) from None
-    allowed = {"session", "backbones", "conditions", "skills", "vdm"}
+    allowed = {"session", "backbones", "conditions", "skills", "vdm", "analysis"}
     for key in raw:
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), n=1)
@@ -423,7 +536,20 @@ def parse_config(text: str, path: str = "<config>", *, stored: dict | None = Non
             raise _fail(path, f"conditions[{i}].k", "manual_k needs k > 0")
         if c.k and c.library not in ("manual_k", "top_k"):
             raise _fail(path, f"conditions[{i}].k", "only a manual_k (top_k) library has a size k")
+        if c.ablate:
+            _check_ablation(path, f"conditions[{i}].ablate", c, skills)
+        if LIBRARY_ALIASES[c.library] == "generated" and not skills.sequences:
+            raise _fail(
+                path,
+                f"conditions[{i}].library",
+                "'generated' holds the candidates mined from call sequences: set "
+                "skills.sequences = true",
+            )
     vdm = _build(VdmConfig, raw["vdm"], "vdm", "vdm", path) if "vdm" in raw else None
+    analysis = None
+    if "analysis" in raw:
+        analysis = _build(AnalysisConfig, raw["analysis"], "analysis", "analysis", path)
+        _check_analysis(path, analysis, session, conditions)
     if session.feedback == "vdm" and vdm is None:
         raise _fail(
             path,
@@ -464,7 +590,35 @@ def parse_config(text: str, path: str = "<config>", *, stored: dict | None = Non
         for i, b in enumerate(backbones):
             if b.backend == "replay":
                 b.replay_texts = _read_replies(b, base, path, f"backbones[{i}].replies")
-    return SweepConfig(session, backbones, conditions, skills, vdm, prompt_set, text)
+    return SweepConfig(session, backbones, conditions, skills, vdm, analysis, prompt_set, text)
+
+
+def _check_analysis(
+    path: str, analysis: AnalysisConfig, session: SessionConfig, conditions: list
+) -> None:
+    """The plan names conditions of this sweep, and contrasts that are not the reference."""
+    names = [c.name for c in conditions]
+    analysis.reference = analysis.reference or session.reference
+    if analysis.reference not in names:
+        raise _fail(
+            path,
+            "analysis.reference",
+            f"{analysis.reference!r} is not a condition ({', '.join(names)})",
+        )
+    for i, name in enumerate(analysis.contrasts):
+        if not isinstance(name, str) or name not in names:
+            raise _fail(
+                path,
+                f"analysis.contrasts[{i}]",
+                f"{name!r} is not a condition ({', '.join(names)})",
+            )
+        if name == analysis.reference:
+            raise _fail(path, f"analysis.contrasts[{i}]", "the reference is not a contrast")
+    analysis.contrasts = list(analysis.contrasts) or [n for n in names if n != analysis.reference]
+    if len(set(analysis.contrasts)) < len(analysis.contrasts):
+        raise _fail(path, "analysis.contrasts", "names a condition twice")
+    if not analysis.contrasts:
+        raise _fail(path, "analysis", "needs a condition besides the reference to compare")
 
 
 _COMMON_KEYS = {
@@ -474,6 +628,8 @@ _COMMON_KEYS = {
     "price_output_per_m",
     "concurrency",
     "requests_per_minute",
+    "max_cost_usd",
+    "max_total_tokens",
 }
 BACKEND_KEYS = {
     "synthetic": _COMMON_KEYS | {"profile", "latency_s_per_token"},

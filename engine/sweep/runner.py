@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from engine.config import BackboneConfig, SweepConfig
 from engine.errors import UserError
 from engine.events import (
+    ArmSettled,
+    BudgetReached,
     CommandHandled,
     Event,
     SweepEnded,
@@ -30,6 +32,8 @@ from engine.events import (
     WorkerLostEvent,
 )
 from engine.executors.base import TrialExecutor, WorkerLost
+from engine.stats import analysis, budget
+from engine.store.liveness import HEARTBEAT_S
 from engine.store.writer import SessionWriter
 from engine.sweep.plan import TrialPlan, trial_spec
 from engine.trial.records import TrialRecord
@@ -56,6 +60,8 @@ class RunnerState:
     errors: int = 0
     consecutive_errors: int = 0
     stop_reason: str = ""
+    skipped: int = 0
+    """Planned trials not started: their budget was spent (resume with a raised one runs them)."""
     fatal: Exception | None = None
     """What made the store unusable (locked too long, disk full): the sweep stops and says so."""
 
@@ -99,6 +105,84 @@ class SweepRunner:
         self._tasks: set[asyncio.Task] = set()
         self._resumed = asyncio.Event()
         self._resumed.set()
+        self._init_budget_and_plan()
+
+    # ------------------------------------------------ budget and the stopping rule
+    def _init_budget_and_plan(self) -> None:
+        """Spend so far (every recorded call, engine.stats.budget) and, for stop_when =
+        "decided", the outcomes so far; both are kept up to date as trials run."""
+        snapshot = self.config.to_dict()
+        self._budget_config = {"session": snapshot["session"], "backbones": snapshot["backbones"]}
+        session = snapshot["session"]
+        self._budgeted = bool(session["max_cost_usd"] or session["max_tokens"]) or any(
+            b["max_cost_usd"] or b["max_total_tokens"] for b in snapshot["backbones"]
+        )
+        reader = self.writer.reader
+        self._tokens = (
+            budget.tokens_by_backbone(reader.llm_calls(), reader.trials()) if self._budgeted else {}
+        )
+        self._told: set[str] = set()
+        plan = self.config.analysis
+        self._plan = (
+            analysis.AnalysisPlan.from_dict(snapshot["analysis"])
+            if plan is not None and plan.stop_when == "decided"
+            else None
+        )
+        self._outcomes = (
+            analysis.outcomes_from_rows(reader.trials(status="done")) if self._plan else []
+        )
+        self._settled: set[tuple[str, str, int]] = set()
+        if self._plan:
+            self._update_settled()
+
+    def _count_block(self, backbone: str, block) -> None:  # noqa: ANN001 - a BlockRecord
+        tally = self._tokens.setdefault(backbone, [0, 0, 0])
+        tally[0] += 1
+        tally[1] += block.prompt_tokens
+        tally[2] += block.completion_tokens
+
+    def _budget_reason(self, backbone: str) -> str:
+        """Why a trial of ``backbone`` may not start (""), recording each reason once."""
+        if not self._budgeted:
+            return ""
+        rows = budget.spend_rows(self._budget_config, self._tokens)
+        reason = budget.stop_reason(rows, backbone)
+        row = next((r for r in rows if reason and r.reason == reason), None)
+        if row is not None and row.scope not in self._told:
+            self._told.add(row.scope)
+            self.writer.event(
+                BudgetReached(
+                    scope=row.scope,
+                    reason=reason,
+                    cost_usd=round(row.cost_usd, 6),
+                    tokens=row.tokens,
+                    max_cost_usd=row.max_cost_usd,
+                    max_tokens=row.max_tokens,
+                )
+            )
+            self.state.stop_reason = f"{reason} (raise it in the config file, then resume)"
+        return reason
+
+    def _update_settled(self) -> None:
+        assert self._plan is not None
+        names = [b.name for b in self.config.backbones]
+        for round_ in sorted({o.round for o in self._outcomes}):
+            for arm in analysis.settled_arms(self._outcomes, self._plan, names, round_):
+                if arm not in self._settled:
+                    self._settled.add(arm)
+                    n = sum(1 for o in self._outcomes if (o.condition, o.backbone, o.round) == arm)
+                    self.writer.event(
+                        ArmSettled(condition=arm[0], backbone=arm[1], round=arm[2], n=n)
+                    )
+
+    def _skip(self, plan: TrialPlan) -> bool:
+        """Does this trial not start: its budget is spent, or its arm is settled?"""
+        if (plan.condition, plan.backbone, plan.round) in self._settled:
+            return True
+        if self._budget_reason(plan.backbone):
+            self.state.skipped += 1
+            return True
+        return False
 
     # ---------------------------------------------------------------- commands
     def handle_command(self, command: dict) -> str:
@@ -129,7 +213,16 @@ class SweepRunner:
             task.cancel()
 
     async def _poll_commands(self) -> None:
+        """Apply viewers' commands, and beat: a viewer tells a live runner by its heartbeat."""
+        last_beat = 0.0
         while True:
+            if time.monotonic() - last_beat >= HEARTBEAT_S:
+                try:
+                    self.writer.heartbeat()
+                except UserError as exc:  # the store is unusable: the sweep stops, says why
+                    self._store_failed(exc)
+                    return
+                last_beat = time.monotonic()
             for command in self.writer.pending_commands():
                 result = self.handle_command(command)
                 self.writer.consume_command(command["id"], result)
@@ -207,7 +300,7 @@ class SweepRunner:
                 spec,
                 backbone,
                 sink=sink,
-                on_block=lambda block: self.writer.add_block(run_id, plan.key, block),
+                on_block=lambda block: self._on_block(run_id, plan, block),
                 on_placed=placed,
             )
         except asyncio.CancelledError:
@@ -215,6 +308,11 @@ class SweepRunner:
             if self.on_progress:
                 self.on_progress(plan, None, "abandoned")
             raise
+
+    def _on_block(self, run_id: int, plan: TrialPlan, block) -> None:  # noqa: ANN001
+        if self._budgeted:
+            self._count_block(plan.backbone, block)
+        self.writer.add_block(run_id, plan.key, block)
 
     def _record(self, plan: TrialPlan, run_id: int, record: TrialRecord) -> None:
         if record.end_reason in INFRA_END_REASONS:
@@ -226,6 +324,13 @@ class SweepRunner:
         self.state.consecutive_errors = 0
         self.writer.finish_run(run_id, record)
         self.state.completed += 1
+        if self._plan is not None:
+            self._outcomes.append(
+                analysis.Outcome(
+                    plan.condition, plan.backbone, plan.round, plan.seed, record.final_success
+                )
+            )
+            self._update_settled()
         if self.on_progress:
             self.on_progress(plan, record, "done")
 
@@ -250,6 +355,8 @@ class SweepRunner:
     async def _guarded(self, plan: TrialPlan) -> None:
         try:
             async with self._per_backbone[plan.backbone]:
+                if self._skip(plan):  # the budget or the verdict settled while it waited
+                    return
                 await self._run_one(plan)
         except UserError as exc:  # the store could not be written: nothing more can be kept
             self._store_failed(exc)
@@ -287,6 +394,9 @@ class SweepRunner:
                 if self.state.stopping:
                     self._global.release()
                     break
+                if self._skip(plan):
+                    self._global.release()
+                    continue
                 await self._resumed.wait()
                 self.state.running += 1
                 task = asyncio.create_task(self._guarded(plan))
@@ -304,8 +414,8 @@ class SweepRunner:
             with contextlib.suppress(Exception):  # the store may refuse this too
                 self.writer.set_status("stopped")
             raise self.state.fatal
-        if self.state.stopping:
-            status = "stopped"
+        if self.state.stopping or self.state.skipped:
+            status = "stopped"  # by a person, a halt, or the budget: resume continues
         elif self.state.errors:
             status = "incomplete"  # errored trials run again on resume
         else:

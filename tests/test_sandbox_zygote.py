@@ -72,6 +72,18 @@ async def test_each_worker_is_a_fresh_fork_that_shares_nothing_with_another() ->
         await b.close()
 
 
+async def test_trials_starting_together_share_one_fork_server() -> None:
+    workers = [SandboxWorker(TOY) for _ in range(3)]
+    try:
+        await asyncio.gather(*(w.start() for w in workers))
+        assert [w.start_mode for w in workers] == ["fork"] * 3
+        assert len(zygote.zygote_pids()) == 1
+        assert {_stat(w.proc.pid)[1] for w in workers} == set(zygote.zygote_pids())
+    finally:
+        for w in workers:
+            await w.close()
+
+
 async def test_a_forked_worker_killed_from_outside_is_a_loss_not_a_result() -> None:
     worker = SandboxWorker(TOY)
     await worker.start()

@@ -119,6 +119,9 @@ class Worker:
         self.memory_bytes = 0
         self.static_policy = True
         self.summary_fn = None
+        self.after_ready_s = 0.0
+        """Seconds spent on the start's deferred part (see :meth:`after_ready`), reported with
+        the next block's result."""
 
     # --------------------------------------------------------------- start
     def start(self, msg: dict) -> dict:
@@ -206,10 +209,12 @@ class Worker:
             self._prepare_later = False
             from engine.sandbox.guards import trusted
 
+            t0 = time.perf_counter()
             try:
                 trusted(self.env.prepare)()
             except Exception:  # noqa: BLE001
                 pass
+            self.after_ready_s = time.perf_counter() - t0
 
     def _seed(self, source: str, budget_s: float) -> str:
         """Execute library source in a namespace of its own (the API, builtins, nothing of the
@@ -338,6 +343,7 @@ class Worker:
             frames["after"] = base64.b64encode(self._frame()).decode()
         result["frames"] = frames
         result["type"] = "result"
+        result["after_ready_s"], self.after_ready_s = self.after_ready_s, 0.0
         return result
 
 

@@ -183,6 +183,9 @@ class SandboxWorker:
         when False, as a fresh interpreter); either way it runs ``engine.sandbox.child``."""
         self.start_mode = ""
         """How the current process was started: "fork" or "spawn"."""
+        self.deferred_start_s = 0.0
+        """Seconds of start-up a forked worker did after saying ready (its first frame), as
+        it reported with the next block: start work, not the block's."""
         self.start_phases: dict[str, float] = {}
         """Seconds of the last start by phase (fork; the worker's environment, first frame,
         guards and library), as measured on each side."""
@@ -411,6 +414,7 @@ class SandboxWorker:
                 wall_time_s=time.perf_counter() - t0,
             )
         self.block_cpu_s = float(reply.get("cpu_s", 0.0))
+        self.deferred_start_s += float(reply.get("after_ready_s") or 0.0)
         return ExecResult(
             ok=bool(reply["ok"]),
             stdout=reply["stdout"],

@@ -540,7 +540,8 @@ def _say(why: str, quiet: bool = False) -> None:
 
 
 async def client(env: dict[str, str]) -> ZygoteClient | None:
-    """This event loop's zygote (started on first use), or None where workers are spawned."""
+    """This event loop's zygote (started on first use: trials starting together share the one
+    start), or None where workers are spawned."""
     mode, why = start_mode(env)
     if mode != "fork":
         _say(f"spawn: {why}", quiet=os.environ.get(MODE_ENV, "").strip().lower() == "spawn")
@@ -551,8 +552,21 @@ async def client(env: dict[str, str]) -> ZygoteClient | None:
     zygote = _CLIENTS.get(loop)
     if zygote is not None and zygote.alive:
         return zygote
+    if zygote is not None:  # it died: its workers with it; a new one for what comes next
+        _CLIENTS.pop(loop).close()
     if "start" in _FAILED:
         return None
+    starting = _STARTING.get(loop)
+    if starting is None:
+        starting = _STARTING[loop] = loop.create_task(_start(env, why))
+        starting.add_done_callback(lambda _: _STARTING.pop(loop, None))
+    return await asyncio.shield(starting)
+
+
+_STARTING: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+async def _start(env: dict[str, str], why: str) -> ZygoteClient | None:
     zygote = ZygoteClient(zygote_environment(env))
     try:
         await zygote.start()
@@ -560,7 +574,7 @@ async def client(env: dict[str, str]) -> ZygoteClient | None:
         _FAILED.add("start")
         _say(f"spawn: the fork server did not start ({type(exc).__name__}: {exc})")
         return None
-    _CLIENTS[loop] = zygote
+    _CLIENTS[asyncio.get_running_loop()] = zygote
     note = "GL contexts made in the fork server" if zygote.gl_inherited else zygote.gl_note
     _say(f"{why}; {note or 'each worker makes its own GL context'}")
     return zygote

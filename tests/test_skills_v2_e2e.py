@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.skills.evidence import skill_evidence
 from engine.store.reader import SessionReader
 
 CONFIG = """
@@ -47,7 +48,7 @@ c2_drop = 0
 
 
 @pytest.mark.slow
-def test_behavioural_and_generated_libraries_build_run_and_report(tmp_path: Path) -> None:
+def test_behavioural_and_generated_libraries_build_run_and_report(tmp_path: Path, capsys) -> None:
     (tmp_path / "v2.toml").write_text(CONFIG)
     argv = ["evolve", str(tmp_path / "v2.toml"), "--rounds", "2", "--quiet"]
     assert main([*argv, "--sessions-dir", str(tmp_path / "s")]) == 0
@@ -72,3 +73,25 @@ def test_behavioural_and_generated_libraries_build_run_and_report(tmp_path: Path
     report = (db.parent / "report" / "report.md").read_text()
     assert "## Learning curve per library version" in report
     assert "Saturation: top-level `def`s per executed block" in report
+    # each behavioural merge says what was kept over what, and why
+    assert "- **C3b**" in report
+    for line in report.split("## Behavioural dedup", 1)[1].split("\n## ", 1)[0].splitlines():
+        if line.startswith("- **C3b**"):
+            assert "kept " in line and "on all 3 probe scenes" in line
+    reader = SessionReader(db)
+    try:
+        notes = [
+            v for v in reader.library_version_rows() if "behavioural dedup" in (v["note"] or "")
+        ]
+        assert notes
+        version = notes[0]
+        kept = version["note"].split("behavioural dedup: kept ", 1)[1].split(" over ", 1)[0]
+        [skill_id] = [s["id"] for s in version["skills"] if s["name"] == kept]
+        evidence = skill_evidence(reader, skill_id)
+    finally:
+        reader.close()
+    assert any(m.startswith(version["version"] + ": kept " + kept) for m in evidence.merged)
+    capsys.readouterr()
+    assert main(["skills", "list", db.parent.name, "--sessions-dir", str(tmp_path / "s")]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gen-")]
+    assert listed and all("GENERATED from a call sequence" in line for line in listed)

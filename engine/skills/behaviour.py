@@ -364,7 +364,7 @@ class ProbeEnv:
                 text = "raised " + type(exc).__name__
             calls = tuple(self.log)
             names = [c[0] for c in calls]
-            text += "; calls " + (", ".join(names[:6]) if names else "nothing")
+            text += ", calls " + (", ".join(names[:6]) if names else "nothing")
             cases.append(
                 {
                     "key": repr((out, calls)),
@@ -495,7 +495,7 @@ class DedupResult:
 
 
 def cluster_reason(fp: Fingerprint, n: int) -> str:
-    cases = "; ".join(f"probe {i}: {text}" for i, text in enumerate(fp.cases))
+    cases = " · ".join(f"probe {i}: {text}" for i, text in enumerate(fp.cases))
     return (
         f"{n} candidates returned the same values and made the same API calls with the same "
         f"arguments on all {len(fp.cases)} probe scenes ({cases})"

@@ -97,9 +97,23 @@ def build(
     forced_out: frozenset[str] = frozenset(),
 ) -> list[Skill]:
     """The skills of ``condition`` (a pure function of the pool, its gate results and overrides)."""
+    return build_explained(condition, candidates, gate_results, options, forced_in, forced_out)[0]
+
+
+def build_explained(
+    condition: str,
+    candidates: list[Candidate],
+    gate_results: dict[str, list[GateResult]],
+    options: BuildOptions = BuildOptions(),
+    forced_in: frozenset[str] = frozenset(),
+    forced_out: frozenset[str] = frozenset(),
+) -> tuple[list[Skill], tuple]:
+    """:func:`build`, and for C3b the behavioural clusters it merged, each with the reason its
+    members were judged the same (:class:`engine.skills.behaviour.Cluster`)."""
     name = canonical(condition)
+    clusters: tuple = ()
     if name in ("P21_a", "curated9"):
-        return []
+        return [], clusters
     if options.without:
         forced_out = forced_out | {options.without}
         forced_in = forced_in - {options.without}
@@ -124,7 +138,8 @@ def build(
         elif name == "C3b":
             from engine.skills.behaviour import dedup_behavioural
 
-            chosen = dedup_behavioural(c2, options.survivor_rule, options.fingerprints).survivors
+            merged = dedup_behavioural(c2, options.survivor_rule, options.fingerprints)
+            chosen, clusters = merged.survivors, merged.clusters
         else:
             chosen = q.top_k(c2, options.k)
     if options.cut:
@@ -133,7 +148,14 @@ def build(
     skills = [skill_of(c) for c in sorted(chosen, key=q.rank)]
     if name == "empty_ns" or options.stubbed:
         skills = [empty_bodied(s) for s in skills]
-    return skills
+    return skills, clusters
+
+
+def clusters_note(clusters: tuple) -> str:
+    """What a behavioural dedup merged and why, for the library version's note."""
+    return "; ".join(
+        f"kept {c.names[0]} over {', '.join(c.names[1:])}: {c.reason}" for c in clusters
+    )
 
 
 def is_generated(skill_id: str) -> bool:

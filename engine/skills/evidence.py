@@ -37,6 +37,8 @@ from engine.skills.paired import PairedDifference, paired_difference
 from engine.store.reader import SessionReader
 
 Arm = tuple[str, str, int]
+DEDUP_MARKER = "; behavioural dedup: "
+"""Where a library version's note says what behavioural dedup merged (engine.skills.manager)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ class SkillEvidence:
     raised: int
     raised_calls: tuple[RaisedCall, ...]
     arms: tuple[ArmEvidence, ...]
+    merged: tuple[str, ...] = ()
+    """Behavioural-dedup merges it took part in: "<version>: kept A over B: why"."""
 
     @property
     def headline(self) -> ArmEvidence | None:
@@ -216,6 +220,16 @@ def skill_evidence(
             )
 
     arms = _arm_evidence(trials, held, skills_of, sid, calls_by_run, reference)
+    merged = []
+    for v in versions:
+        note = v.get("note") or ""
+        if DEDUP_MARKER not in note:
+            continue
+        for entry in note.split(DEDUP_MARKER, 1)[1].split("; "):
+            kept, _, rest = entry.partition(" over ")
+            others = rest.split(": ", 1)[0].split(", ")
+            if kept.removeprefix("kept ") == name or name in others:
+                merged.append(f"{v['version']}: {entry}")
     return SkillEvidence(
         id=sid,
         name=name,
@@ -230,6 +244,7 @@ def skill_evidence(
         raised=total_raised,
         raised_calls=tuple(raised_calls),
         arms=arms,
+        merged=tuple(dict.fromkeys(merged)),
     )
 
 
@@ -319,6 +334,8 @@ def evidence_lines(e: SkillEvidence, width: int = 100) -> list[str]:
         )
         lines.append(f"    when held:   {arm.when_held.text()}")
         lines.append(f"    when called: {arm.when_called.text()} (selected by the LLM's choice)")
+    for m in e.merged:
+        lines.append(f"behavioural dedup {m}"[: width * 3])
     if e.raised_calls:
         lines.append("raised calls and what the LLM did next:")
         for r in e.raised_calls[:10]:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from engine.errors import UserError
 from engine.skills.ablations import marginal_effects
+from engine.skills.evidence import DEDUP_MARKER
 from engine.skills.evolution import version_curve
 from engine.skills.saturation import defs_per_block
 from engine.skills.usage import Arm, UsageReport, usage_by_arm
@@ -68,6 +69,8 @@ class ReportData:
     """Marginal effect of each ablation arm (engine.skills.ablations.MarginalEffect)."""
     versions: list = field(default_factory=list)
     """Success per library version (engine.skills.evolution.VersionPoint)."""
+    dedup_notes: list = field(default_factory=list)
+    """(condition, version, what behavioural dedup merged and why) per library version."""
     saturation: dict = field(default_factory=dict)
     """Round -> (condition, backbone) -> top-level defs per executed block (library arms)."""
 
@@ -115,6 +118,12 @@ def collect(reader: SessionReader, reference: str | None = None) -> ReportData:
     data.usage = usage_by_arm(reader)
     data.effects = marginal_effects(reader)
     data.versions = version_curve(reader)
+    marker = DEDUP_MARKER
+    data.dedup_notes = [
+        (v["condition"], v["version"], v["note"].split(marker, 1)[1])
+        for v in reader.library_version_rows()
+        if marker in (v["note"] or "")
+    ]
     libraries = {c["name"]: c["library"] for c in config.get("conditions") or []}
     libraries.update({r.condition: libraries.get(r.condition, "") for r in rows})
     for name in list(libraries):  # ablation arms vary their condition's (mined) library
@@ -399,6 +408,12 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
                 ]
                 lines.append(f"| {arm[0]} · {arm[1]} | " + " | ".join(cells) + " |")
     lines += _effects_md(data) + _versions_md(data)
+    if data.dedup_notes:
+        lines += ["", "## Behavioural dedup", ""]
+        lines += [
+            f"- **{condition}** `{version}`: {note}"
+            for condition, version, note in data.dedup_notes
+        ]
     lines += ["", "## Skills", ""]
     lines.append(f"{data.candidates} candidates mined, {data.promoted} promoted.")
     if data.gate_failures:

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from engine.sandbox import zygote
-from engine.sandbox.program import run_program_sandboxed
 from engine.sandbox.worker import SandboxWorker, SandboxWorkerLost
-from engine.world import WorldSpec
+from engine.world import ENV_FACTORY, WorldSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = "engine.sandbox.toy:build_toy"
@@ -135,18 +134,20 @@ async def test_spawn_asked_for_spawns(monkeypatch) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("quality", ["fast", "full"])
 async def test_a_program_gives_the_same_result_and_frames_forked_or_spawned(
-    quality: str, tmp_path: Path, monkeypatch
+    quality: str, monkeypatch
 ) -> None:
     """Determinism across the two paths: the reference lift, its result, its output and its
-    saved frames (rendered by a GL context made in the zygote, or the worker's own) agree."""
+    frames before and after (rendered by a GL context made in the zygote, or the worker's own)
+    agree, and it lifts the cube."""
     source = (ROOT / "examples" / "cube_lift.py").read_text()
     world = WorldSpec(seed=3, quality=quality, camera_size=128)
     runs = {}
     for mode in ("spawn", "fork"):
         monkeypatch.setenv(zygote.MODE_ENV, mode)
-        result = await run_program_sandboxed(source, world, save_frames=tmp_path / mode)
-        frames = {name: Path(path).read_bytes() for name, path in result.frames.items()}
-        runs[mode] = (result.success, result.reward, result.cube_height, result.steps)
-        runs[mode] += (result.stdout, result.stderr, result.error, frames)
-    assert runs["spawn"][0] is True
+        async with SandboxWorker(ENV_FACTORY, world.to_kwargs()) as worker:
+            assert worker.start_mode == mode
+            r = await worker.run_block(source, name="<program>", frames=True)
+        assert set(r.frames) == {"before", "after"}
+        runs[mode] = (r.ok, r.stdout, r.stderr, r.exception, r.summary, r.status, r.frames)
+    assert runs["spawn"][4]["success"] is True
     assert runs["fork"] == runs["spawn"]

@@ -26,13 +26,14 @@ async def run_program_sandboxed(
 
     ``on_event`` hears how it goes, as :meth:`SandboxWorker.run_block`'s listener does (the
     program's ``{"type": "stdout", ...}`` lines and ``{"type": "status", "status": {...}}``
-    dicts), and two statuses of its own around the worker's start (about 0.1 s forked from the
-    fork server, a second or two spawned, plus the fork server's own start the first time):
+    dicts), and two statuses of its own around the worker's start, which takes a second or two
+    (one program, one worker: it is spawned, as a fork server would only add its own start):
     ``{"phase": "building the scene"}`` before it and the scene's initial status after it."""
     get_task(world.task)  # unknown task: a clear error before a worker starts
     task, seed = world.task, world.seed
     t0 = time.perf_counter()
     worker = SandboxWorker(ENV_FACTORY, world.to_kwargs(), seed_code=library_source)
+    worker.use_fork_server = False  # one worker: a fork server would cost its own start on top
 
     def tell(status: dict) -> None:
         if on_event is not None:

@@ -94,3 +94,21 @@ def spin(v):
     assert not fps[spin.id].informative and "limit" in fps[spin.id].error
     unit = next(c for c in pool_ if c.name == "unit_vector")
     assert fps[unit.id].informative  # the worker was restarted for the next candidate
+
+
+def test_fingerprints_do_not_depend_on_the_order_candidates_are_probed_in(
+    candidates, fingerprints
+) -> None:
+    # grasp_quaternion calls quat_from_matrix: the pool's library is seeded, so it resolves
+    # to the same function whichever is probed first
+    with_dependency = [*candidates.values(), *_pool(bc.CALLS_OTHER, bc.HELPER)]
+    forward = fingerprint_all(with_dependency)
+    backward = fingerprint_all(list(reversed(with_dependency)))
+    assert {k: v.digest for k, v in forward.items()} == {k: v.digest for k, v in backward.items()}
+    assert all(
+        forward[c.id].digest == fp.digest
+        for c in candidates.values()
+        for fp in [fingerprints[c.id]]
+    )
+    caller = next(c for c in with_dependency if c.name == "unit_then_scale")
+    assert forward[caller.id].informative

@@ -63,3 +63,16 @@ def lookup_b(obs):
     """Read another key no observation has."""
     return obs["missing"]
 '''
+
+# A candidate that calls another candidate (found through the seeded pool library).
+HELPER = '''
+def third_of(v):
+    """Every entry divided by three."""
+    return np.asarray(v, dtype=float) / 3.0
+'''
+CALLS_OTHER = '''
+def unit_then_scale(v):
+    """A third of v, plus one in every entry."""
+    h = third_of(v)
+    return h + 1.0
+'''

@@ -72,6 +72,7 @@ def test_behavioural_and_generated_libraries_build_run_and_report(tmp_path: Path
     assert main(["report", db.parent.name, "--sessions-dir", str(tmp_path / "s")]) == 0
     report = (db.parent / "report" / "report.md").read_text()
     assert "## Learning curve per library version" in report
+    assert (db.parent / "report" / "versions.png").stat().st_size > 0
     assert "Saturation: top-level `def`s per executed block" in report
     # each behavioural merge says what was kept over what, and why
     assert "- **C3b**" in report

@@ -407,7 +407,7 @@ def render_md(data: ReportData, images: dict[str, str]) -> str:
                     for k in data.rounds
                 ]
                 lines.append(f"| {arm[0]} · {arm[1]} | " + " | ".join(cells) + " |")
-    lines += _effects_md(data) + _versions_md(data)
+    lines += _effects_md(data) + _versions_md(data, images)
     if data.dedup_notes:
         lines += ["", "## Behavioural dedup", ""]
         lines += [
@@ -483,7 +483,7 @@ def _effects_md(data: ReportData) -> list[str]:
     return lines
 
 
-def _versions_md(data: ReportData) -> list[str]:
+def _versions_md(data: ReportData, images: dict[str, str]) -> list[str]:
     """The learning curve per library version, with size and churn (mined conditions)."""
     mined = {v.condition for v in data.versions if v.version != "none"}
     points = [v for v in data.versions if v.condition in mined]
@@ -507,6 +507,8 @@ def _versions_md(data: ReportData) -> list[str]:
             f"{_pct(r.rate)} | [{_pct(r.low)}, {_pct(r.high)}] | {v.size} | "
             f"{', '.join(v.added) or '-'} | {', '.join(v.removed) or '-'} |"
         )
+    if "versions" in images:
+        lines += ["", f"![success per library version]({images['versions']})"]
     return lines
 
 
@@ -667,6 +669,37 @@ def plots(data: ReportData, out: Path) -> dict[str, str]:
             fig.savefig(out / f"learning.{ext}", dpi=120)
         plt.close(fig)
         files["learning"] = "learning.png"
+    mined = {v.condition for v in data.versions if v.version != "none"}
+    points = [v for v in data.versions if v.condition in mined]
+    if len(points) > len(mined):  # some condition ran with more than one version
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for condition in sorted(mined):
+            mine = [v for v in points if v.condition == condition]
+            xs = list(range(len(mine)))
+            ys = [100 * v.success.rate for v in mine]
+            lo = [100 * v.success.low for v in mine]
+            hi = [100 * v.success.high for v in mine]
+            ax.plot(xs, ys, marker="o", label=condition)
+            ax.fill_between(xs, lo, hi, alpha=0.15)
+            for x, v in zip(xs, mine, strict=True):
+                ax.annotate(
+                    f"{v.size}",
+                    (x, 100 * v.success.rate),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+        ax.set_xticks(range(max(sum(v.condition == c for v in points) for c in mined)))
+        ax.set_xlabel("library version of the condition, in plan order (label: its size)")
+        ax.set_ylabel("success %")
+        ax.set_ylim(0, 105)
+        ax.set_title("Learning curve per library version, Wilson 95% band", fontsize=11)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            fig.savefig(out / f"versions.{ext}", dpi=120)
+        plt.close(fig)
+        files["versions"] = "versions.png"
     return files
 
 

@@ -88,7 +88,7 @@ class FetchMark:
     refreshed every 2 s, so the reads never take more than a tenth of the console's CPU (and
     of the GIL the UI thread needs)."""
 
-    seq: int
+    seq: object
     request: object
     at: float = 0.0
     cost_s: float = 0.0
@@ -242,7 +242,7 @@ class SessionScreen(Screen):
                 self.post_message(RunnerSeen(queries.runner_state()))
                 tab = self._wanted_tab
                 if tab in TABLE_PANES:
-                    mark = FetchMark(queries.last_seq(), self._request_of(tab))
+                    mark = FetchMark(self._state_of(tab, queries), self._request_of(tab))
                     if fetched.get(tab, FRESH).wants_fetch(mark):
                         t0 = time.monotonic()
                         data = self._fetch(tab, queries)
@@ -255,6 +255,13 @@ class SessionScreen(Screen):
                 self._wake_tables.clear()
         finally:
             queries.close()
+
+    @staticmethod
+    def _state_of(tab: str, queries: StoreQueries) -> object:
+        """What a pane's data follows: the newest event, and for the overview also the
+        runner's wait for a lock (a note beside the database, not an event)."""
+        seq = queries.last_seq()
+        return (seq, queries.runner_waiting_s()) if tab == "overview" else seq
 
     def _request_of(self, tab: str) -> object:
         """What a pane asks for besides the session's state (a frozen value)."""

@@ -18,6 +18,7 @@ from engine.errors import UserError
 from engine.events import DecisionRecorded, Event, GateChecked, LibraryVersion, SkillCandidate
 from engine.skills import conditions as cond
 from engine.skills import quality as q
+from engine.skills.evidence import DEDUP_MARKER
 from engine.skills.gates import GateConfig, GateResult, passed, run_gates
 from engine.skills.library import builtin_library, snapshot
 from engine.skills.mining import BlockCode, Candidate, Provenance, pool
@@ -71,6 +72,7 @@ class SkillManager:
         self.bound: int | None = None
         """Plan index of this round below which trials feed the pool (None: all of them)."""
         self._known: set[str] = store.reader.skill_ids()
+        self._fingerprint_cache: dict = {}
 
     # ------------------------------------------------------------------- pool
     def _pool_blocks(self) -> list[BlockCode]:
@@ -99,7 +101,14 @@ class SkillManager:
         never "after the n-th trial that happened to finish", so a session gives the same
         libraries at any concurrency); None counts all of them."""
         self.bound = bound
-        self.candidates = pool(self._pool_blocks())
+        blocks = self._pool_blocks()
+        self.candidates = pool(blocks)
+        if self.config.skills.sequences:
+            from engine.skills.sequences import generated_candidates
+
+            self.candidates += generated_candidates(
+                blocks, max(2, self.config.skills.min_occurrences)
+            )
         self.gates = run_gates(self.candidates, self.gate_config)
         new = 0
         now = time.time()
@@ -148,20 +157,41 @@ class SkillManager:
         return new
 
     # --------------------------------------------------------------- libraries
+    def _fingerprints(self) -> dict:
+        """Behavioural fingerprints of the pool (for C3b), each candidate probed once."""
+        from engine.skills.behaviour import fingerprint_all
+
+        missing = [c for c in self.candidates if c.id not in self._fingerprint_cache]
+        if missing:
+            self._fingerprint_cache.update(fingerprint_all(missing, context=self.candidates))
+        return self._fingerprint_cache
+
     def rebuild(self) -> None:
         forced_in, forced_out = self.overrides()
         s = self.config.skills
         for spec in self.config.conditions:
             name = cond.canonical(spec.library)
+            note = ""
             if name not in cond.MINED:
                 lib = builtin_library(spec.library)
                 skills: list = list(lib.skills)
             else:
-                options = cond.BuildOptions(s.c2_drop, s.quality_min, spec.k or 10, s.survivor_rule)
-                skills = cond.build(
+                options = cond.BuildOptions(
+                    s.c2_drop,
+                    s.quality_min,
+                    spec.k or 10,
+                    s.survivor_rule,
+                    without=spec.without,
+                    stubbed=spec.stubbed,
+                    cut=spec.cut,
+                    fingerprints=self._fingerprints() if name == "C3b" else None,
+                )
+                skills, clusters = cond.build_explained(
                     name, self.candidates, self.gates, options, forced_in, forced_out
                 )
                 lib = snapshot(spec.name, skills, s.seeding)
+                if clusters:
+                    note = cond.clusters_note(clusters)
             previous = self.libraries.get(spec.name)
             self.libraries[spec.name] = lib
             if previous is None or previous.version != lib.version:
@@ -172,7 +202,7 @@ class SkillManager:
                     skills=[{"id": i, "name": n} for i, n in lib.skills],
                     source=lib.source,
                     docs=lib.docs,
-                    note=plural(len(skills), "skill"),
+                    note=plural(len(skills), "skill") + (DEDUP_MARKER + note if note else ""),
                 )
                 self.emit(
                     LibraryVersion(
@@ -230,8 +260,15 @@ class SkillManager:
         self.emit(
             DecisionRecorded(skill=skill_id, name=name, action=action, who=who, reason=reason)
         )
+        before = {c: lib.version for c, lib in self.libraries.items()}
         self.rebuild()
-        return f"{override} {name} ({skill_id})"
+        changed = [
+            f"{c} {lib.version}"
+            for c, lib in self.libraries.items()
+            if before.get(c) != lib.version
+        ]
+        made = "new library " + ", ".join(changed) if changed else "no library changed"
+        return f"{override} {name} ({skill_id}): {made}"
 
 
 def open_manager(config: SweepConfig, directory: Path, emit: Emit | None = None) -> SkillManager:

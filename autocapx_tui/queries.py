@@ -81,6 +81,9 @@ class StoreQueries:
     ) -> tuple[int, list[dict]]:
         return self.reader.trial_page(trial_filter, sort, offset, limit)
 
+    def block_frames(self, run_id: int, block: int) -> dict:
+        return self.reader.block_frames(run_id, block)
+
     def finished_in_order(self) -> list[dict]:
         return self.reader.finished_in_order()
 

@@ -67,6 +67,10 @@ class SessionConfig:
     """capx (CaP-X's: code, stdout, stderr) | vision | vdm | privileged (see engine.trial.loop)."""
     privileged_observations: bool = False
     """Object poses in observations: simulator ground truth, PRIVILEGED, off by default."""
+    keep_frames: bool = False
+    """Keep each block's camera frames before and after it ran (PNG files in the session's
+    frames/ folder; the console's timeline opens them). Never shown to the LLM unless the
+    feedback mode is vision or vdm."""
     prompts: str = ""
     """A YAML prompt file (CaP-X's keys), relative to the config file; empty: built-in prompts."""
     reference: str = "P21_a"
@@ -294,6 +298,7 @@ max_total_tokens (its max_tokens is the cap of one reply, which does change a tr
 _ADDED_LATER = {
     ("backbones", "requests_per_minute"): 0.0,
     ("session", "privileged_observations"): False,
+    ("session", "keep_frames"): False,
     ("session", "prompts"): "",
     ("session", "reference"): "P21_a",
     ("skills", "sequences"): False,

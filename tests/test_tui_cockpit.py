@@ -249,3 +249,25 @@ async def test_approving_shows_the_skills_evidence_first(db: Path) -> None:
         await pilot.pause()
         evidence = str(app.screen.query_one("#evidence-text").render())
         assert "quat_from_matrix (aaaaaaaaaaaa)" in evidence and "mined from 3" in evidence
+
+
+async def test_a_blocks_kept_frames_are_named_and_opened_from_the_timeline(db: Path) -> None:
+    from engine.store import frames
+
+    frames.save(db.parent, 3, 1, {"before": b"\x89PNG-before", "after": b"\x89PNG-after"})
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("6")
+        app.query_one("#trials-list").focus()
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        timeline = app.query_one("TimelinePane")
+        assert timeline.selected_block()["frames"]["after"].endswith("frames/3/1-after.png")
+        await pilot.press("o")  # a terminal: where the files are
+        await pilot.pause()
+        assert "frames: before " in notices(app) and "3/1-after.png" in notices(app)
+        await pilot.press("up", "o")  # block 0 kept none
+        await pilot.pause()
+        assert "no frames kept for this block" in notices(app)

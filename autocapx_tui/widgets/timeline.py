@@ -13,6 +13,7 @@ from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
@@ -42,6 +43,7 @@ def last_program_before(blocks: list[dict], position: int) -> str | None:
 
 
 class TimelinePane(Vertical):
+    BINDINGS = [Binding("o", "open_frames", "frames", show=False)]
     DEFAULT_CSS = """
     #timeline-title {
         height: auto;
@@ -78,6 +80,8 @@ class TimelinePane(Vertical):
     @staticmethod
     def fetch(queries, run_id: int | None) -> dict:
         blocks = [] if run_id is None else queries.blocks(run_id)
+        for b in blocks:  # files beside the session ([session] keep_frames), by name
+            b["frames"] = {n: str(p) for n, p in queries.block_frames(run_id, b["idx"]).items()}
         return {"run_id": run_id, "blocks": blocks}
 
     def apply(self, data: dict, trial_key: str = "") -> None:
@@ -100,6 +104,22 @@ class TimelinePane(Vertical):
 
     def on_data_table_row_highlighted(self, _event) -> None:
         self.show_detail()
+
+    def action_open_frames(self) -> None:
+        """The highlighted block's frames: in the browser under ``serve``; in a terminal,
+        where they are (a terminal cannot be relied on to show images)."""
+        block = self.selected_block()
+        found = (block or {}).get("frames") or {}
+        if not found:
+            self.notify("no frames kept for this block ([session] keep_frames = true keeps them)")
+            return
+        if self.app.is_web:
+            for name, path in found.items():
+                self.app.deliver_binary(
+                    path, open_method="browser", mime_type="image/png", name=f"{name}.png"
+                )
+            return
+        self.notify("frames: " + ", ".join(f"{n} {p}" for n, p in found.items()), timeout=15)
 
     def selected_block(self) -> dict | None:
         row = self.query_one(DataTable).cursor_row
@@ -144,6 +164,9 @@ class TimelinePane(Vertical):
             parts += [Text("exception:", style="bold"), Text(block["exception"])]
         if block.get("stderr"):
             parts += [Text("stderr:"), Text(block["stderr"][-4000:])]
+        if block.get("frames"):
+            where = ", ".join(f"{n}: {p}" for n, p in block["frames"].items())
+            parts += [Text(f"camera frames (o opens them): {where}")]
         if block.get("feedback"):
             parts += [
                 Text("feedback the LLM was given next:", style="bold"),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from engine.errors import UserError
 from engine.events import Event, decode
-from engine.store import trial_query
+from engine.store import frames, trial_query
 from engine.store.db import Database, open_db, sqlite_errors
 from engine.store.liveness import RunnerState, runner_state
 from engine.store.trial_query import TrialFilter
@@ -161,6 +161,10 @@ class SessionReader:
         total = int(self._value(sql, params) or 0)
         sql, params = trial_query.page_sql(trial_filter, sort, offset, limit)
         return total, self._rows(sql, params)
+
+    def block_frames(self, run_id: int, block: int) -> dict[str, Path]:
+        """The camera frames kept for one block ({"before": path, "after": path}, or {})."""
+        return frames.saved(self.path.parent, run_id, block)
 
     def finished_in_order(self) -> list[dict]:
         """Every done trial in the order it finished: what the live curves are made of."""

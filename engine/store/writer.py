@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from engine.errors import UserError
 from engine.events import CommandHandled, Event, SessionState, StoreWaited, encode
-from engine.store import history, waiting
+from engine.store import frames, history, waiting
 from engine.store.db import Database, is_busy, open_db, sqlite_errors
 from engine.store.reader import SessionReader
 from engine.trial.records import BlockRecord, FailedCall, TrialRecord
@@ -287,6 +287,8 @@ class SessionWriter:
 
     def add_block(self, run_id: int, trial_key: str, block: BlockRecord) -> None:
         """Write a block as soon as it ends, so an interrupted trial keeps what it did."""
+        if block.frames:
+            frames.save(self.path.parent, run_id, block.index, block.frames)
         row = {
             "run_id": run_id,
             "trial_key": trial_key,

@@ -61,6 +61,7 @@ def trial_spec(config: SweepConfig, plan: TrialPlan, library: LibrarySnapshot) -
         max_regenerations=cfg.max_regenerations,
         block_timeout_s=cfg.block_timeout_s,
         feedback=cfg.feedback,
+        keep_frames=cfg.keep_frames,
         prompts=config.prompt_set,
         price=Price(backbone.price_input_per_m, backbone.price_output_per_m),
         vdm_price=Price(vdm.price_input_per_m, vdm.price_output_per_m) if vdm else Price(),

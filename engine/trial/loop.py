@@ -245,8 +245,12 @@ async def run_trial(
             if state is None:
                 state = await starting
             sink(ExecStarted(block=index))
-            outcome = await runner.run(block.code, index, want_frames=frames_wanted)
-            block.result = replace(outcome, frames={})  # the record keeps no images
+            outcome = await runner.run(
+                block.code, index, want_frames=frames_wanted or spec.keep_frames
+            )
+            block.result = replace(outcome, frames={})  # the result keeps no images ...
+            if spec.keep_frames:  # ... the block does, to be stored as files beside the session
+                block.frames = dict(outcome.frames)
             record.exec_time_s += outcome.exec_time_s
             sink(
                 ExecFinished(

@@ -39,6 +39,9 @@ class BlockRecord:
     """Tokens of the vision model's calls made for this block's feedback (``vdm`` mode)."""
     vdm_completion_tokens: int = 0
     vdm_latency_s: float = 0.0
+    frames: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """PNG frames ("before", "after") when the session keeps them ([session] keep_frames);
+    the store writes them as files, never into the database."""
 
     @property
     def executed(self) -> bool:
@@ -112,7 +115,7 @@ class BlockRecord:
     """The outcome's fields, as the store and ``trial --json`` show a block (flat)."""
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k != "result"}
+        out = {k: v for k, v in asdict(self).items() if k not in ("result", "frames")}
         out.update({name: getattr(self, name) for name in self.FLAT})
         return out
 

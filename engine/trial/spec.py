@@ -45,6 +45,8 @@ class TrialSpec:
     block_timeout_s: float = 180.0
     feedback: str = "capx"
     """One of :data:`FEEDBACK_MODES` (see :mod:`engine.trial.loop`)."""
+    keep_frames: bool = False
+    """Return each block's before/after frames with its record (for people, not the LLM)."""
     prompts: PromptSet = field(default_factory=PromptSet)
     price: Price = field(default_factory=Price)
     vdm_price: Price = field(default_factory=Price)

@@ -48,6 +48,17 @@ def dead_pid() -> int:
     return child.pid
 
 
+async def timeline_of_run_3(app, pilot) -> None:
+    """Pin run 3 (r0/P21_a/syn/0001, two blocks) from the trials pane; show its timeline."""
+    await pilot.press("6")
+    app.query_one("#trials-list").focus()
+    await pilot.press("down", "down", "enter")
+    await pilot.pause()
+    assert "r0/P21_a/syn/0001" in text_of(app, "#live-title")
+    await pilot.press("3")
+    await pilot.pause()
+
+
 def notices(app) -> str:
     return "\n".join(str(n.message) for n in app._notifications)
 
@@ -117,13 +128,7 @@ async def test_a_pinned_trial_shows_each_attempt_its_diff_and_feedback(db: Path)
     )
     app = ConsoleApp(db, live_updates=False)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("6")
-        app.query_one("#trials-list").focus()
-        await pilot.press("down", "down", "enter")
-        await pilot.pause()
-        assert "r0/P21_a/syn/0001" in text_of(app, "#live-title")
-        await pilot.press("3")
-        await pilot.pause()
+        await timeline_of_run_3(app, pilot)
         timeline = app.query_one("TimelinePane")
         assert [b["idx"] for b in timeline.blocks] == [0, 1]
         assert timeline.selected_block()["idx"] == 1  # the latest attempt first
@@ -257,12 +262,7 @@ async def test_a_blocks_kept_frames_are_named_and_opened_from_the_timeline(db: P
     frames.save(db.parent, 3, 1, {"before": b"\x89PNG-before", "after": b"\x89PNG-after"})
     app = ConsoleApp(db, live_updates=False)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("6")
-        app.query_one("#trials-list").focus()
-        await pilot.press("down", "down", "enter")
-        await pilot.pause()
-        await pilot.press("3")
-        await pilot.pause()
+        await timeline_of_run_3(app, pilot)
         timeline = app.query_one("TimelinePane")
         assert timeline.selected_block()["frames"]["after"].endswith("frames/3/1-after.png")
         await pilot.press("o")  # a terminal: where the files are

@@ -45,15 +45,21 @@ def wait_for(session: str, text: str, timeout: float = 120.0) -> str:
     raise AssertionError(f"{text!r} never appeared; screen:\n{screen(session)}")
 
 
+def start_tui(config: Path, sessions: Path, size: str) -> None:
+    """`autocapx tui CONFIG` in tmux session "ui" of this run's server, at ``size`` (WxH)."""
+    width, height = size.split("x")
+    launch = (
+        f"cd {ROOT} && {sys.executable} -m engine tui {config} --sessions-dir {sessions}; sleep 60"
+    )
+    tmux("new-session", "-d", "-s", "ui", "-x", width, "-y", height, launch)
+
+
 @pytest.mark.slow
 def test_tui_in_tmux_detach_and_reattach(tmp_path: Path) -> None:
     config = write_config(tmp_path / "s.toml", n=2, latency=0.001)
     sessions = tmp_path / "sessions"
-    launch = (
-        f"cd {ROOT} && {sys.executable} -m engine tui {config} --sessions-dir {sessions}; sleep 60"
-    )
     try:
-        tmux("new-session", "-d", "-s", "ui", "-x", "240", "-y", "30", launch)
+        start_tui(config, sessions, "240x30")
         wait_for("ui", "1 Overview")
         tmux("send-keys", "-t", "ui", "2")
         wait_for("ui", "turns:")
@@ -116,11 +122,8 @@ def test_at_80x24_a_killed_runner_is_seen_and_resumed_from_the_console(tmp_path:
 
     config = write_config(tmp_path / "s.toml", n=6, concurrency=1, latency=0.01)
     sessions = tmp_path / "sessions"
-    launch = (
-        f"cd {ROOT} && {sys.executable} -m engine tui {config} --sessions-dir {sessions}; sleep 60"
-    )
     try:
-        tmux("new-session", "-d", "-s", "ui", "-x", "80", "-y", "24", launch)
+        start_tui(config, sessions, "80x24")
         wait_for("ui", "runner alive")
         first = _session_row(sessions)
         os.kill(first["pid"], signal.SIGKILL)

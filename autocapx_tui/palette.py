@@ -1,6 +1,7 @@
 """The command palette (ctrl+p) of a session: what can be done here, now.
 
-Context-aware: the sweep's state decides between pause and resume, approve and veto name the
+Context-aware: the sweep's state and its runner's decide between pause, resume and starting a
+new runner (when the old one is gone), approve and veto name the
 skill selected in the library pane (and appear only when one is), "follow" appears only while
 a finished trial is pinned, and the pane on screen is not offered as a place to go. With an
 empty query the palette lists these (``discover``); typing filters them (``search``).
@@ -26,11 +27,16 @@ def session_commands(screen: SessionScreen) -> list[Command]:
 
     status = screen.session_status
     commands: list[Command] = []
-    if status in ("running", "created"):
+    runner = screen.runner
+    if runner is not None and runner.state == "gone" or status == "stopped":
+        commands.append(
+            ("Resume the session", "start a new runner in the background", screen.action_resume)
+        )
+    elif status in ("running", "created"):
         commands.append(("Pause the sweep", "no new trials start", screen.action_pause))
     if status == "paused":
         commands.append(("Resume the sweep", "trials start again", screen.action_resume))
-    if status not in ("finished", "stopped"):
+    if status not in ("finished", "stopped") and (runner is None or runner.can_take_commands):
         commands.append(
             ("Stop the sweep", "asks first; resume re-runs cut trials", screen.action_stop)
         )
@@ -41,6 +47,7 @@ def session_commands(screen: SessionScreen) -> list[Command]:
             (f"Approve skill {name}", "asks for a reason", screen.action_approve),
             (f"Veto skill {name}", "asks for a reason", screen.action_veto),
         ]
+    commands.append(("Show the errors", "every run lost to an error", screen.action_show_errors))
     if screen.pinned is not None:
         commands.append(("Follow the latest trial", "unpin the trial shown", screen.action_follow))
     for tab, title in TAB_TITLES.items():

@@ -13,6 +13,7 @@ import pytest
 
 from autocapx_tui.app import ConsoleApp
 from autocapx_tui.filtering import parse_filter
+from autocapx_tui.palette import session_commands
 from autocapx_tui.widgets.dialogs import ChoiceDialog
 from engine.store.trial_query import TrialFilter
 from tests import tui_fixture
@@ -72,6 +73,9 @@ async def test_a_dead_runner_is_shown_gone_with_the_resume_command(db: Path) -> 
         assert "RUNNER GONE" in header and "trials shown running" in header
         assert "resume fixture-session --sessions-dir" in header  # not the default root
         assert app.query_one("#overview-table").get_row_at(1)[5] == "0"  # nothing runs
+        titles = [t for t, _, _ in session_commands(app.session)]
+        assert "Resume the session" in titles and "Pause the sweep" not in titles
+        assert "Stop the sweep" not in titles
         await pilot.press("p")  # refused, not queued for nobody
         await pilot.pause()
         assert tui_fixture.commands(db) == []

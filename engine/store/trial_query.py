@@ -78,12 +78,3 @@ def page_sql(trial_filter: TrialFilter, sort: str, offset: int, limit: int) -> t
 def count_sql(trial_filter: TrialFilter) -> tuple[str, tuple]:
     where, params = trial_filter.where()
     return f"SELECT COUNT(*) FROM trials{where}", params
-
-
-def position_sql(trial_filter: TrialFilter, sort: str, run_id: int) -> tuple[str, tuple] | None:
-    """Where run ``run_id`` stands in the listing (only for the run-order sort)."""
-    if SORTS.get(sort, SORTS["run"]) != "run_id":
-        return None
-    where, params = trial_filter.where()
-    joiner = " AND " if where else " WHERE "
-    return f"SELECT COUNT(*) FROM trials{where}{joiner}run_id < ?", (*params, run_id)

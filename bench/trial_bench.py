@@ -231,7 +231,7 @@ def load_note() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=20, help="trials per sweep")
+    parser.add_argument("--trials", type=int, default=40, help="trials per sweep")
     parser.add_argument("--concurrency", type=int, default=2, help="simulation-bound sweep")
     parser.add_argument("--latency", type=float, default=6.0, help="LLM s per trial (sweep 4)")
     parser.add_argument("--llm-concurrency", type=int, default=4)

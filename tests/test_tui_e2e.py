@@ -21,7 +21,17 @@ pytestmark = pytest.mark.skipif(
 
 
 SOCKET = f"autocapx-test-{os.getpid()}"
-"""This run's own tmux server (never a tmux the developer or another test run uses)."""
+"""This test's own tmux server (never a tmux the developer, another test run or another test
+of this run uses: a server being killed at the end of one test must not take the next test's
+new session with it)."""
+
+
+@pytest.fixture(autouse=True)
+def own_tmux_server(request):
+    global SOCKET
+    SOCKET = f"autocapx-test-{os.getpid()}-{request.node.name[:40]}"
+    yield
+    tmux("kill-server")
 
 
 def tmux(*args: str) -> str:
@@ -49,7 +59,8 @@ def start_tui(config: Path, sessions: Path, size: str) -> None:
     """`autocapx tui CONFIG` in tmux session "ui" of this run's server, at ``size`` (WxH)."""
     width, height = size.split("x")
     launch = (
-        f"cd {ROOT} && {sys.executable} -m engine tui {config} --sessions-dir {sessions}; sleep 60"
+        f"cd {ROOT} && {sys.executable} -m engine tui {config} --sessions-dir {sessions}; "
+        "echo console exited $?; sleep 600"  # the pane stays, so a failure shows what it said
     )
     tmux("new-session", "-d", "-s", "ui", "-x", width, "-y", height, launch)
 
@@ -120,7 +131,7 @@ def _session_row(sessions: Path) -> dict:
 def test_at_80x24_a_killed_runner_is_seen_and_resumed_from_the_console(tmp_path: Path) -> None:
     import signal
 
-    config = write_config(tmp_path / "s.toml", n=6, concurrency=1, latency=0.01)
+    config = write_config(tmp_path / "s.toml", n=4, concurrency=1, latency=0.004)
     sessions = tmp_path / "sessions"
     try:
         start_tui(config, sessions, "80x24")
@@ -135,7 +146,7 @@ def test_at_80x24_a_killed_runner_is_seen_and_resumed_from_the_console(tmp_path:
         wait_for("ui", "runner alive", timeout=120)
         assert _session_row(sessions)["pid"] != first["pid"]
         wait_for("ui", "FINISHED", timeout=300)
-        shown = wait_for("ui", "12/12 trials done")
+        shown = wait_for("ui", "8/8 trials done")
         tmux("send-keys", "-t", "ui", "q")
     finally:
         tmux("kill-server")

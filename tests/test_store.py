@@ -176,3 +176,28 @@ def test_a_reader_cannot_write(tmp_path):
             reader.conn.execute("DELETE FROM session")
     finally:
         reader.close()
+
+
+def test_a_commit_landing_while_a_reader_opens_is_not_lost_history(tmp_path, monkeypatch):
+    """A reader opening beside a running sweep: the writer commits (and notes it) between the
+    reader's two looks, the database and the note. That must never read as lost history."""
+    from engine.store import history
+
+    db = tmp_path / "session.db"
+    writer = SessionWriter(db)
+    writer.create_session(
+        "s", task="t", config={}, config_hash="h", code_version="v", synthetic=True, total_trials=1
+    )
+    writer.event(ev.SessionState(status="running"))
+    writer.flush()
+    measure = history.measure
+
+    def measure_then_the_writer_commits(conn):
+        extent = measure(conn)
+        writer.event(ev.SessionState(status="paused"))
+        writer.flush()  # commits, then notes the new extent beside the database
+        return extent
+
+    monkeypatch.setattr(history, "measure", measure_then_the_writer_commits)
+    SessionReader(db).close()  # the note is read first, so the later commit only adds
+    writer.close()

@@ -66,9 +66,14 @@ def record(db: Path, extent: Extent) -> None:
 
 
 def check(conn: sqlite3.Connection, db: Path) -> Extent:
-    """Refuse a database that lost commits it once had; returns what it holds."""
-    now = measure(conn)
+    """Refuse a database that lost commits it once had; returns what it holds.
+
+    The note is read before the database is measured: the writer notes a commit only after
+    making it, so every commit the note counts is visible to the measure that follows. The
+    other order let a commit (and its note) land between the two, and a reader beside a
+    running sweep then saw a database "holding less than its writer had committed"."""
     then = recorded(db)
+    now = measure(conn)
     if then is not None and not now.covers(then):
         raise UserError(
             f"session database {db} has lost part of its history: it holds {now.done} done "

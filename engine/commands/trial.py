@@ -143,7 +143,13 @@ def _trial(args: argparse.Namespace) -> int:
         print(
             f"trial {spec.trial_id} · backend {label} · library {args.library}{extra}", flush=True
         )
-    record = asyncio.run(run_trial(spec, backend, sink=_printer(args.json), vdm=vdm))
+    from engine.trial.block_runner import BlockRunner
+
+    runner = BlockRunner(spec)
+    runner.worker.use_fork_server = (
+        False  # one trial, one worker: a fork server only adds its start
+    )
+    record = asyncio.run(run_trial(spec, backend, sink=_printer(args.json), vdm=vdm, runner=runner))
     if args.json:
         out = record.to_dict()
         out["feedback"], out["privileged"] = spec.feedback, spec.privileged

@@ -73,9 +73,7 @@ def _say_where_things_are(db: Path, result: object, owns_engine: bool) -> None:
 
 
 def _tui(args: argparse.Namespace) -> int:
-    import subprocess
-
-    from engine.errors import UserError
+    from autocapx_tui.engine_process import start_detached
     from engine.store.sessions import find_session, sessions_root
 
     root = sessions_root(args.sessions_dir)
@@ -83,27 +81,7 @@ def _tui(args: argparse.Namespace) -> int:
     for flag in ("executor", "address", "cpus_per_trial"):
         if getattr(args, flag) is not None:
             where += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
-    started = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "run",
-            str(args.config),
-            "--detach",
-            "--sessions-dir",
-            str(root),
-            *where,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if started.returncode != 0:  # a broken config: the engine's own one-line error
-        message = (
-            started.stderr.strip().splitlines()[-1] if started.stderr.strip() else "could not start"
-        )
-        raise UserError(message.removeprefix("autocapx: error: "))
-    session_id = started.stdout.strip().splitlines()[-1]
+    session_id = start_detached("run", str(args.config), "--sessions-dir", str(root), *where)
     return _run_app(find_session(root, session_id), owns_engine=True)
 
 

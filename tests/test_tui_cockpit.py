@@ -275,3 +275,23 @@ async def test_a_blocks_kept_frames_are_named_and_opened_from_the_timeline(db: P
         await pilot.press("up", "o")  # block 0 kept none
         await pilot.pause()
         assert "no frames kept for this block" in notices(app)
+
+
+def test_tui_with_a_broken_config_says_the_engines_one_line_and_starts_nothing(
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[session]\ntrials_per_condition = "x"\n')
+    sessions = tmp_path / "sessions"
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "tui", str(bad), "--sessions-dir", str(sessions)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"autocapx: error: config error: {bad}: session.trials_per_condition: must be int, got 'x'"
+    ]
+    assert not list(sessions.glob("*/session.db"))

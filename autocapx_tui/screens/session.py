@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from textual import on, work
@@ -24,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from autocapx_tui.engine_process import start_detached
 from autocapx_tui.feed import SessionFeed, TrialView
 from autocapx_tui.messages import (
     CommandSent,
@@ -47,7 +50,6 @@ from autocapx_tui.widgets.stats import StatsPane
 from autocapx_tui.widgets.store_status import StoreStatus
 from autocapx_tui.widgets.timeline import TimelinePane
 from autocapx_tui.widgets.trials import TrialsPane
-from engine.errors import UserError
 from engine.invocation import command_prefix, session_argument
 from engine.store.liveness import RunnerState
 from engine.store.sessions import sessions_root
@@ -477,14 +479,16 @@ class SessionScreen(Screen):
                 severity="error",
             )
             return
-        if self.live_updates:
-            self._send(action, args)
-        else:
-            self._post_sent(action, args)
+        self._off_ui_thread("command", partial(self._post_sent, action, args))
 
-    @work(thread=True, exit_on_error=False, group="command", name="command")
-    def _send(self, action: str, args: dict | None) -> None:
-        self._post_sent(action, args)
+    def _off_ui_thread(self, group: str, job: Callable[[], None]) -> None:
+        """Run a short store job that posts its answer on a thread worker (its failure is
+        handled by group in :meth:`on_worker_state_changed`); a console without live updates
+        (tests, benches, snapshots) runs it here, so everything stays on one thread."""
+        if self.live_updates:
+            self.run_worker(job, thread=True, exit_on_error=False, group=group, name=group)
+        else:
+            job()
 
     def _post_sent(self, action: str, args: dict | None) -> None:
         self.post_message(CommandSent(action, self.send_now(action, args)))
@@ -528,26 +532,7 @@ class SessionScreen(Screen):
     def _start_resume(self) -> None:
         """``autocapx resume --detach``, as the console starts ``run``: the new runner
         outlives the console; its own one-line error comes back if it cannot start."""
-        import subprocess
-        import sys
-
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "engine",
-                "resume",
-                self.db.parent.name,
-                "--detach",
-                "--sessions-dir",
-                str(self.db.parent.parent),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines() or ["could not start"]
-            raise UserError(lines[-1].removeprefix("autocapx: error: "))
+        start_detached("resume", self.db.parent.name, "--sessions-dir", str(self.db.parent.parent))
         self.post_message(ResumeStarted(self.resume_command()))
 
     def on_resume_started(self, message: ResumeStarted) -> None:
@@ -572,14 +557,7 @@ class SessionScreen(Screen):
         if skill is None:
             self.notify("select a skill in the library pane first (4)", severity="warning")
             return
-        if self.live_updates:
-            self._load_evidence(action, skill)
-        else:
-            self._post_evidence(action, skill)
-
-    @work(thread=True, exit_on_error=False, group="trial", name="evidence loader")
-    def _load_evidence(self, action: str, skill: dict) -> None:
-        self._post_evidence(action, skill)
+        self._off_ui_thread("trial", partial(self._post_evidence, action, skill))
 
     def _post_evidence(self, action: str, skill: dict) -> None:
         queries = StoreQueries(self.db)
@@ -611,14 +589,7 @@ class SessionScreen(Screen):
 
     @on(TrialsPane.Open)
     def open_trial(self, message: TrialsPane.Open) -> None:
-        if self.live_updates:
-            self._load_trial(message.run_id)
-        else:
-            self._post_trial(message.run_id)
-
-    @work(thread=True, exit_on_error=False, group="trial", name="trial loader")
-    def _load_trial(self, run_id: int) -> None:
-        self._post_trial(run_id)
+        self._off_ui_thread("trial", partial(self._post_trial, message.run_id))
 
     def _post_trial(self, run_id: int) -> None:
         queries = StoreQueries(self.db)

@@ -97,11 +97,6 @@ class TrialList(ScrollView, can_focus=True):
         i = index - self.first
         return self.rows[i] if 0 <= i < len(self.rows) else None
 
-    def wanted_offset(self) -> int:
-        """The page start that covers the lines on screen and the cursor."""
-        top = int(self.scroll_offset.y)
-        return max(0, min(top, self.cursor) - PAGE // 4)
-
     def _need(self, first: int, last: int) -> None:
         covered = self.first <= first and last < self.first + max(len(self.rows), 1)
         if self.total and not covered:

@@ -144,14 +144,6 @@ class SessionReader:
     def trial_run(self, run_id: int) -> dict | None:
         return self._one("SELECT * FROM trials WHERE run_id = ?", (run_id,))
 
-    def finished_trials(self, limit: int = 300) -> list[dict]:
-        return self._rows(
-            "SELECT run_id, trial_key, condition, backbone, seed, final_success, any_success, "
-            "n_blocks, end_reason, wall_time_s FROM trials WHERE status = 'done' "
-            "ORDER BY run_id DESC LIMIT ?",
-            (limit,),
-        )
-
     def trial_page(
         self, trial_filter: TrialFilter, sort: str = "run", offset: int = 0, limit: int = 50
     ) -> tuple[int, list[dict]]:

@@ -184,10 +184,7 @@ def test_a_commit_landing_while_a_reader_opens_is_not_lost_history(tmp_path, mon
     from engine.store import history
 
     db = tmp_path / "session.db"
-    writer = SessionWriter(db)
-    writer.create_session(
-        "s", task="t", config={}, config_hash="h", code_version="v", synthetic=True, total_trials=1
-    )
+    writer = _new_session(db)
     writer.event(ev.SessionState(status="running"))
     writer.flush()
     measure = history.measure

@@ -17,7 +17,7 @@ from engine.store.reader import SessionReader
 from engine.store.sessions import find_session
 from engine.store.writer import SessionWriter
 from engine.sweep.session import create_session, execute_session, runner_lock
-from tests.sweep_helpers import autocapx, done_rows, write_config
+from tests.sweep_helpers import autocapx, done_rows, new_session, write_config
 
 
 def test_run_lists_exports_and_never_overwrites(tmp_path: Path, capsys) -> None:
@@ -171,17 +171,7 @@ def test_unknown_missing_corrupt_and_locked_databases_are_clear_errors(
         SessionReader(good, check=True)
     # Locked: another process holds an exclusive transaction.
     locked = tmp_path / "locked.db"
-    writer = SessionWriter(locked)  # a session whose runner (this process) is alive ...
-    writer.create_session(
-        "locked",
-        task="cube_lift",
-        config={},
-        config_hash="h",
-        code_version="v",
-        synthetic=True,
-        total_trials=1,
-    )
-    writer.close()
+    new_session(locked).close()  # a session whose runner (this process) is alive ...
     holder = sqlite3.connect(locked, isolation_level=None)  # ... and another process's lock
     holder.execute("BEGIN EXCLUSIVE")
     try:

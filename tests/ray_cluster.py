@@ -96,9 +96,10 @@ class RayCluster:
         )
         self._wait(lambda: self.alive_nodes() == before + 1, timeout_s, "the added worker node")
 
-    def kill_node_running(self, worker_pid: int) -> None:
+    def kill_node_running(self, worker_pid: int) -> set[int]:
         """SIGKILL every process of the worker node that hosts ``worker_pid`` (a machine lost):
-        the node's raylet is the worker's parent, and each node is its own process group."""
+        the node's raylet is the worker's parent, and each node is its own process group.
+        Returns the pids of the node's Ray workers, so a test can tell which trials it held."""
         raylet = _parent(worker_pid)
         group = os.getpgid(raylet)
         if group not in {p.pid for p in self.procs[1:]}:
@@ -114,6 +115,7 @@ class RayCluster:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        return set(workers)
 
     def alive_nodes(self) -> int:
         out = subprocess.run(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from engine.cpu_priority import yield_cpu_to_interactive_work
 from engine.text import plural
 
 
@@ -169,17 +169,6 @@ def _run(args: argparse.Namespace) -> int:
     yield_cpu_to_interactive_work()
     status = asyncio.run(execute_session(directory, config, quiet=args.quiet, executor=executor))
     return _exit_code(status)
-
-
-RUNNER_NICE = 10
-"""How far a runner (and the trial workers it starts, which inherit it) lowers its CPU
-priority: a sweep is batch work, and the console watching it, an editor or a shell on the same
-machine should not wait behind it. On an otherwise idle machine this changes nothing."""
-
-
-def yield_cpu_to_interactive_work() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # not permitted, or not POSIX
-        os.nice(RUNNER_NICE)
 
 
 def _exit_code(status: str) -> int:

@@ -22,6 +22,7 @@ import time
 import traceback
 import types
 
+from engine.cpu_priority import lower_session_group
 from engine.sandbox.policy import check_source
 
 STDOUT_CAP = 64 * 1024
@@ -419,6 +420,7 @@ def _die_with_parent() -> None:
 
 def main() -> int:
     _die_with_parent()
+    lower_session_group()  # spawned in its own session: keep the runner's nice for the group
     proto_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)

@@ -36,6 +36,8 @@ import socket
 import subprocess
 import sys
 
+from engine.cpu_priority import lower_session_group
+
 log = logging.getLogger(__name__)
 
 MODE_ENV = "AUTOCAPX_WORKER_START"
@@ -192,6 +194,7 @@ def _become_worker(fds: list[int], env: dict[str, str], closing: list) -> None:
             with contextlib.suppress(Exception):
                 item.close() if hasattr(item, "close") else os.close(item)
         os.setsid()  # its own process group: the parent kills the group, as with spawn
+        lower_session_group()  # a new session is a new scheduling group: keep the runner's nice
         _name_process(WORKER_NAME)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -314,6 +317,7 @@ def _threads() -> int:
 
 
 def main() -> int:
+    lower_session_group()
     sock = socket.socket(fileno=int(sys.argv[1]))
     try:
         return serve(sock)

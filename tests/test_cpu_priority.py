@@ -1,0 +1,85 @@
+"""A sweep's processes yield the CPU to interactive work across sessions too: under autogroup
+scheduling a nice value only ranks a process within its session's group, so a trial worker
+(its own session) lowers its group as well, and a process in someone else's session does not
+touch that session's group."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/autogroup").exists(), reason="no autogroup scheduling on this kernel"
+)
+
+
+def _python(code: str, *, own_session: bool) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        start_new_session=own_session,
+        timeout=120,
+    ).stdout.strip()
+
+
+def _group_nice(pid: str = "self") -> int:
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
+LOWER = (
+    "import os; os.nice(10)\n"
+    "from engine.cpu_priority import lower_session_group\n"
+    "changed = lower_session_group()\n"
+    "print(changed, open('/proc/self/autogroup').read().split()[-1])\n"
+)
+
+
+def test_a_session_leader_lowers_its_group_to_its_own_nice() -> None:
+    assert _python(LOWER, own_session=True) == "True 10"
+
+
+def test_a_process_in_another_session_leaves_that_sessions_group_alone() -> None:
+    ours = _group_nice()
+    assert _python(LOWER, own_session=False) == f"False {ours}"
+    assert _group_nice() == ours
+
+
+WORKER_GROUP = """
+import asyncio, os, sys
+os.environ["AUTOCAPX_WORKER_START"] = sys.argv[1]
+os.nice(10)  # as a runner does
+from engine.sandbox.worker import SandboxWorker
+
+async def main():
+    async with SandboxWorker("engine.sandbox.toy:build_toy") as worker:
+        pid = worker.proc.pid
+        print(worker.start_mode, os.getsid(pid) == pid, open(f"/proc/{pid}/autogroup").read().split()[-1])
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("mode", ["fork", "spawn"])
+def test_a_niced_runners_trial_worker_has_its_own_group_lowered_as_much(mode: str) -> None:
+    from engine.sandbox import zygote
+
+    if mode == "fork" and zygote.start_mode({"MUJOCO_GL": "egl"})[0] != "fork":
+        pytest.skip("no fork server on this platform")
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER_GROUP, mode],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    started, own_session, group_nice = out.stdout.split()
+    assert started == mode and own_session == "True"
+    assert group_nice == "10", "the worker's session group runs at the runner's nice"

@@ -1,6 +1,6 @@
 """The console app: what is the same for every session shown.
 
-App-wide concerns only: styles, no animations, the garbage collector's start-up freeze, help,
+App-wide concerns only: styles, no animations, when the garbage collector runs, help,
 and what quitting means (a console that started its sweep asks whether to stop it). All about
 the session itself (panes, workers, commands, the palette's entries) is in
 :class:`~autocapx_tui.screens.session.SessionScreen`, the app's default screen.
@@ -8,13 +8,14 @@ the session itself (panes, workers, commands, the palette's entries) is in
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
+from autocapx_tui.idle_gc import IdleCollector
 from autocapx_tui.screens.session import SessionScreen
 from autocapx_tui.widgets.dialogs import ChoiceDialog, HelpScreen
 from engine.store.reader import SessionReader
@@ -35,6 +36,7 @@ class ConsoleApp(App):
         SessionReader(self.db).close()  # not a session, or unreadable: one line, before any UI
         self.owns_engine = owns_engine
         self.live_updates = live_updates
+        self.collector = IdleCollector()
 
     def get_default_screen(self) -> Screen:
         return SessionScreen(self.db, live_updates=self.live_updates)
@@ -49,14 +51,19 @@ class ConsoleApp(App):
     def on_mount(self) -> None:
         # Animations only cost repaints over a slow link; the console never needs them.
         self.animation_level = "none"
-        # Start-up objects (widgets, styles) live as long as the app: keep them out of the
-        # cyclic collector, whose full passes over them showed up as 60-90 ms key delays.
-        self.call_after_refresh(self._freeze_startup_objects)
+        # Full garbage collections showed up as 40-110 ms key delays: they run when idle.
+        self.call_after_refresh(self.collector.start)
+        self.set_interval(0.25, self.collector.tick)
 
-    @staticmethod
-    def _freeze_startup_objects() -> None:
-        gc.collect()
-        gc.freeze()
+    def on_unmount(self) -> None:
+        self.collector.stop()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(
+            event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
+        ):
+            self.collector.input_seen()
+        await super().on_event(event)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -20,7 +20,7 @@ EXPECTED = {
     "skills_bench.py": ["mine + gate + build"],
     "store_bench.py": ["events/s", "resume scan", "of c/L"],
     "trial_bench.py": ["engine overhead", "worker start-up"],
-    "tui_bench.py": ["pane switch", "memory over"],
+    "tui_bench.py": ["keypress -> repaint (pane switch)", "opening a trial", "memory over"],
     "ray_bench.py": ["ray/local", "Estimate for N nodes"],
 }
 

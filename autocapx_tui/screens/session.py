@@ -39,14 +39,11 @@ from autocapx_tui.messages import (
     TrialLoaded,
 )
 from autocapx_tui.palette import SessionCommands
+from autocapx_tui.pane_reads import TABLE_PANES, PaneReader, read_pane
 from autocapx_tui.queries import StoreQueries
 from autocapx_tui.widgets.dialogs import ChoiceDialog, ReasonDialog
 from autocapx_tui.widgets.key_hints import KeyHints
-from autocapx_tui.widgets.library import LibraryPane
 from autocapx_tui.widgets.live import LivePane
-from autocapx_tui.widgets.overview import OverviewPane
-from autocapx_tui.widgets.plots import PlotsPane
-from autocapx_tui.widgets.stats import StatsPane
 from autocapx_tui.widgets.store_status import StoreStatus
 from autocapx_tui.widgets.timeline import TimelinePane
 from autocapx_tui.widgets.trials import TrialsPane
@@ -64,15 +61,6 @@ TAB_TITLES = {
     "plots": "Plots",
 }
 TABS = tuple(TAB_TITLES)
-TABLE_PANES = {
-    "overview": OverviewPane,
-    "timeline": TimelinePane,
-    "library": LibraryPane,
-    "stats": StatsPane,
-    "trials": TrialsPane,
-    "plots": PlotsPane,
-}
-"""Panes whose content comes from table queries (the others from the event feed)."""
 LIVE_TABS = ("live", "timeline")
 EVENT_TICK_S = 0.1
 TABLE_TICK_S = 1.0
@@ -173,15 +161,7 @@ class SessionScreen(Screen):
 
     @staticmethod
     def _pane(tab: str):
-        return {
-            "overview": OverviewPane,
-            "live": LivePane,
-            "timeline": TimelinePane,
-            "library": LibraryPane,
-            "stats": StatsPane,
-            "trials": TrialsPane,
-            "plots": PlotsPane,
-        }[tab]()
+        return LivePane() if tab == "live" else TABLE_PANES[tab]()
 
     def on_mount(self) -> None:
         self.sub_title = self.db.parent.name
@@ -237,6 +217,7 @@ class SessionScreen(Screen):
         """Query the tables of the pane on screen: every second, and when the pane changes."""
         worker = get_current_worker()
         queries = StoreQueries(self.db)
+        reader = PaneReader(self.db)
         fetched: dict[str, FetchMark] = {}
         try:
             reported = False
@@ -247,7 +228,7 @@ class SessionScreen(Screen):
                     mark = FetchMark(self._state_of(tab, queries), self._request_of(tab))
                     if fetched.get(tab, FRESH).wants_fetch(mark):
                         t0 = time.monotonic()
-                        data = self._fetch(tab, queries)
+                        data = reader.read(tab, mark.request)
                         fetched[tab] = mark.done(time.monotonic() - t0)
                         self.post_message(TablesFetched(tab, data))
                 if not reported:
@@ -256,6 +237,7 @@ class SessionScreen(Screen):
                 self._wake_tables.wait(TABLE_TICK_S)
                 self._wake_tables.clear()
         finally:
+            reader.close()
             queries.close()
 
     @staticmethod
@@ -273,14 +255,6 @@ class SessionScreen(Screen):
             return self._shown_run
         return None
 
-    def _fetch(self, tab: str, queries: StoreQueries) -> object:
-        """One pane's data (on a worker thread; the pane's request is a frozen value)."""
-        if tab == "trials":
-            return TrialsPane.fetch(queries, self._trials_pane.request)
-        if tab == "timeline":
-            return TimelinePane.fetch(queries, self._shown_run)
-        return TABLE_PANES[tab].fetch(queries)
-
     def refresh_now(self, everything: bool = False) -> int:
         """Read the store on this thread, as the workers would (for a console without live
         updates: tests, benches, snapshots); returns the events read."""
@@ -293,7 +267,7 @@ class SessionScreen(Screen):
         tabs = list(TABLE_PANES) if everything else [self.active_tab]
         for tab in tabs:
             if tab in TABLE_PANES:
-                self._apply_tables(tab, self._fetch(tab, self._inline))
+                self._apply_tables(tab, read_pane(tab, self._request_of(tab), self._inline))
         if everything:
             self.render_live_all()
         return len(batch)
@@ -417,7 +391,7 @@ class SessionScreen(Screen):
         self._stale_live = False
         self._wake_tables.set()  # the timeline reads the blocks of the trial now shown
         if not self.live_updates and self._inline is not None:
-            self._apply_tables("timeline", self._fetch("timeline", self._inline))
+            self._apply_tables("timeline", read_pane("timeline", self._shown_run, self._inline))
 
     def render_live(self) -> None:
         trial = self.current_trial()
@@ -451,14 +425,16 @@ class SessionScreen(Screen):
             targets.first().focus()
 
     def selected_skill(self) -> dict | None:
-        return self.query_one(LibraryPane).selected()
+        return self.query_one(TABLE_PANES["library"]).selected()
 
     @on(TrialsPane.Wanted)
     def _trials_wanted(self, _message: TrialsPane.Wanted) -> None:
         if self.live_updates:
             self._wake_tables.set()
         elif self._inline is not None:
-            self._apply_tables("trials", self._fetch("trials", self._inline))
+            self._apply_tables(
+                "trials", read_pane("trials", self._request_of("trials"), self._inline)
+            )
 
     def action_show_errors(self) -> None:
         """Every run lost to an error, with its message (the trials pane, filtered)."""

@@ -73,6 +73,13 @@ class StoreQueries:
         except UserError as exc:
             return [f"no evidence: {exc}"]
 
+    def version_curve(self) -> list:
+        """Success per library version of each condition (:mod:`engine.skills.evolution`, the
+        report's learning curve); imported on the reading side."""
+        from engine.skills.evolution import version_curve
+
+        return version_curve(self.reader)
+
     def runner_state(self) -> RunnerState:
         return self.reader.runner_state()
 

@@ -27,6 +27,7 @@ CONSOLE_MAY_IMPORT = {
     "engine.invocation",
     "engine.stats.curves",
     "engine.skills.evidence",
+    "engine.skills.evolution",
     "engine.stats.ending",
     "engine.stats.live",
     "engine.stats.summary",

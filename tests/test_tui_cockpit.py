@@ -239,6 +239,25 @@ async def test_plots_show_each_arm_and_the_spend(db: Path) -> None:
         assert [c.arm[0] for c in drawn[1]] == ["C2", "P21_a"]  # both arms plotted
 
 
+async def test_plots_show_the_learning_curve_once_a_library_changed(db: Path) -> None:
+    # C2's two trials ran with two library versions (as with mine_every): each is a point;
+    # by hand, each version has 1 of 1 trials succeeded, Wilson 95% low 0.2065, high 1
+    execute(db, "UPDATE trials SET library_version = 'C2-v1' WHERE trial_key = 'r0/C2/syn/0000'")
+    execute(db, "UPDATE trials SET library_version = 'C2-v2' WHERE trial_key = 'r0/C2/syn/0001'")
+    app = ConsoleApp(db, live_updates=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("7")
+        await pilot.pause()
+        assert len(app.query("PlotextPlot")) == 3
+        versions = app.query_one("PlotsPane")._drawn[3]
+    assert list(versions) == ["C2"], "P21_a kept one library: no curve"
+    assert [(v, rate, high) for v, rate, _, high in versions["C2"]] == [
+        ("C2-v1", 1.0, 1.0),
+        ("C2-v2", 1.0, 1.0),
+    ]
+    assert [round(low, 4) for _, _, low, _ in versions["C2"]] == [0.2065, 0.2065]
+
+
 async def test_stats_show_the_paired_contrast_and_anytime_intervals(db: Path) -> None:
     app = ConsoleApp(db, live_updates=False)
     async with app.run_test(size=(80, 24)) as pilot:

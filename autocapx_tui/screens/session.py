@@ -75,8 +75,8 @@ class FetchMark:
     what the read cost. A pane is read again when the user asks for something else (at once),
     or when the session moved on, but then no more often than every second nor than ten
     times its own cost allows: a pane that takes 200 ms over a 100,000-trial session is
-    refreshed every 2 s, so the reads never take more than a tenth of the console's CPU (and
-    of the GIL the UI thread needs)."""
+    refreshed every 2 s, so the reads (in the pane reader process) never take more than a
+    tenth of a core from the sweep and the console beside them."""
 
     seq: object
     request: object
@@ -217,9 +217,10 @@ class SessionScreen(Screen):
         """Query the tables of the pane on screen: every second, and when the pane changes."""
         worker = get_current_worker()
         queries = StoreQueries(self.db)
-        reader = PaneReader(self.db)
+        reader: PaneReader | None = None
         fetched: dict[str, FetchMark] = {}
         try:
+            reader = PaneReader(self.db)
             reported = False
             while not worker.is_cancelled:
                 self.post_message(RunnerSeen(queries.runner_state()))
@@ -237,7 +238,8 @@ class SessionScreen(Screen):
                 self._wake_tables.wait(TABLE_TICK_S)
                 self._wake_tables.clear()
         finally:
-            reader.close()
+            if reader is not None:
+                reader.close()
             queries.close()
 
     @staticmethod

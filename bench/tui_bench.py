@@ -1,14 +1,16 @@
 """Console benchmark, measured while a real sweep loads the machine (that is how it is used).
 
-A synthetic-coder sweep with concurrency = the machine's cores runs for the whole bench. In a
-real terminal (tmux, 80x24) over a 100,000-trial session, while another thread appends 500
-events/s: first paint (goal < 1 s), keypress -> repaint of a pane switch (p95 < 50 ms),
-opening a trial (p95 < 100 ms), finding trial 12345 by typing it (< 1 s). Then the console's
-resident memory growth over a long session's events (goal < 50 MB). Each figure is printed
-with its goal and their ratio; nothing is asserted.
+A synthetic-coder sweep with concurrency = the machine's cores runs for the whole bench
+(detached, as ``tui`` starts one). In a real terminal (tmux, 80x24) over a 100,000-trial
+session, while another process appends 500 events/s: first paint (goal < 1 s), keypress ->
+repaint of a pane switch (p95 < 50 ms), opening a trial (p95 < 100 ms), finding trial 12345
+by typing it (< 1 s), and the console's processes' memory. Then the console's resident memory
+growth over a long session's events (goal < 50 MB). Each figure is printed with its goal and
+their ratio; nothing is asserted.
 
-Run: ``python bench/tui_bench.py [--quick]`` (``--quick``: fewer presses, a 200-trial memory
-session and a 4-trial load sweep, so CI keeps this bench running; the figures still print).
+Run: ``python bench/tui_bench.py [--quick] [--foreground-sweep]`` (``--quick``: fewer presses,
+a 200-trial memory session and a 4-trial load sweep, so CI keeps this bench running; the
+figures still print).
 """
 
 from __future__ import annotations

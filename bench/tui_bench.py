@@ -46,6 +46,7 @@ from engine.events import (  # noqa: E402
     TrialFinished,
     TrialStarted,
 )
+from engine.store.liveness import pid_running  # noqa: E402
 from engine.store.writer import SessionWriter  # noqa: E402
 from tests import tui_fixture  # noqa: E402
 
@@ -154,14 +155,6 @@ async def memory(db: Path, trials: int = 2000) -> tuple[float, float, int]:
     return before, after, n
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 class SweepLoad:
     """A real offline sweep (synthetic coder, MuJoCo, sandboxed workers) with concurrency =
     this machine's cores, running beside the console: the console is used while a sweep
@@ -206,7 +199,7 @@ class SweepLoad:
                     pid = reader.session().get("pid")
                 finally:
                     reader.close()
-                if pid and _alive(int(pid)):  # the runner's, not the launcher's that exited
+                if pid and pid_running(int(pid)):  # the runner's, not the launcher's that exited
                     return int(pid)
             time.sleep(0.1)
         raise TimeoutError("the detached sweep never started its runner")
@@ -214,7 +207,7 @@ class SweepLoad:
     def alive(self) -> bool:
         if self.foreground:
             return self.proc.poll() is None
-        return _alive(self.pid)
+        return pid_running(self.pid)
 
     def busy(self) -> str:
         how = "in the foreground" if self.foreground else "detached"

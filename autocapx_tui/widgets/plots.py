@@ -1,7 +1,8 @@
 """Plots: each arm's success rate as its trials finish, with its Wilson 95% band, the spend
 over time, and, once a condition's library has changed during the session (``mine_every``,
-``evolve``), its success per library version: the report's learning curve. Drawn with textual-plotext; its import waits until the pane is first shown,
-so it never delays the first paint. ``serve`` shows the same pane in the browser."""
+``evolve``), its success per library version: the report's learning curve. Drawn with
+textual-plotext; its import waits until the pane is first shown, so it never delays the first
+paint. ``serve`` shows the same pane in the browser."""
 
 from __future__ import annotations
 

@@ -39,7 +39,8 @@ def lower_session_group() -> bool:
         if os.getsid(0) != os.getpid():
             return False
         nice = os.getpriority(os.PRIO_PROCESS, 0)
-        if nice <= autogroup_nice():
+        group = autogroup_nice()
+        if group is None or nice <= group:
             return False
         with open(AUTOGROUP, "w") as group:
             group.write(str(nice))
@@ -48,7 +49,10 @@ def lower_session_group() -> bool:
         return False
 
 
-def autogroup_nice() -> int:
-    """This process's autogroup nice value (``/autogroup-15 nice 10`` -> 10)."""
-    with open(AUTOGROUP) as group:
-        return int(group.read().split()[-1])
+def autogroup_nice(path: str = AUTOGROUP) -> int | None:
+    """This process's autogroup nice value (``/autogroup-15 nice 10`` -> 10), or None for a
+    process in the kernel's root group (the file reads empty: a process whose session was
+    never given a group of its own, as under some CI runners and container inits)."""
+    with open(path) as group:
+        fields = group.read().split()
+    return int(fields[-1]) if fields else None

@@ -393,7 +393,9 @@ class SessionScreen(Screen):
         self._stale_live = False
         self._wake_tables.set()  # the timeline reads the blocks of the trial now shown
         if not self.live_updates and self._inline is not None:
-            self._apply_tables("timeline", read_pane("timeline", self._shown_run, self._inline))
+            self._apply_tables(
+                "timeline", read_pane("timeline", self._request_of("timeline"), self._inline)
+            )
 
     def render_live(self) -> None:
         trial = self.current_trial()

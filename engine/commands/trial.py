@@ -146,9 +146,8 @@ def _trial(args: argparse.Namespace) -> int:
     from engine.trial.block_runner import BlockRunner
 
     runner = BlockRunner(spec)
-    runner.worker.use_fork_server = (
-        False  # one trial, one worker: a fork server only adds its start
-    )
+    # One trial, one worker: a fork server would only add its own start.
+    runner.worker.use_fork_server = False
     record = asyncio.run(run_trial(spec, backend, sink=_printer(args.json), vdm=vdm, runner=runner))
     if args.json:
         out = record.to_dict()
